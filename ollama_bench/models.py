@@ -1,0 +1,185 @@
+"""Records shared by every layer: what was asked, what came back, how long it took.
+
+These are the lines of a run file (see store.py), so field names are a public contract: durations
+carry their unit (`_ns` integers as Ollama reports them, `_s` floats in summaries) and rates end
+in `_per_s`. No I/O here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+#: A request whose server-reported load took at least this long paid a model load. A warm
+#: request's `load_duration` is a few milliseconds; loading llama3.2-vision takes seconds.
+COLD_LOAD_THRESHOLD_NS = 100_000_000
+
+Phase = Literal["warmup", "measured"]
+
+
+class TargetSpec(BaseModel):
+    """One Ollama server to measure, as given on the command line."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    url: str
+    options: dict[str, Any] = Field(default_factory=dict)  # Ollama options sent with every request
+
+
+class RequestSettings(BaseModel):
+    """What every request of a run sends, besides the prompt and the image."""
+
+    model: str
+    temperature: float = 0.0
+    seed: int = 42
+    num_ctx: int = 4096
+    num_predict: int = 1024
+    keep_alive: str = "30m"
+    timeout_s: float = 600.0
+    structured: bool = True  # send the reply schema as Ollama's `format`
+
+
+class TargetInfo(BaseModel):
+    """What the probe before a run found out about a target."""
+
+    name: str
+    url: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    reachable: bool = False
+    version: str | None = None
+    model_present: bool = False
+    model_digest: str | None = None
+    capabilities: list[str] = Field(default_factory=list)
+    error: str | None = None  # why the target cannot be used; None when it can
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        return self.error is None
+
+
+class ServerTimings(BaseModel):
+    """The final `done: true` chunk's metrics; None where the server left a field out."""
+
+    total_duration_ns: int | None = None
+    load_duration_ns: int | None = None
+    prompt_eval_count: int | None = None
+    prompt_eval_duration_ns: int | None = None
+    eval_count: int | None = None
+    eval_duration_ns: int | None = None
+    done_reason: str | None = None
+
+
+def _rate_per_s(count: int | None, duration_ns: int | None) -> float | None:
+    if not count or not duration_ns:
+        return None
+    return count / duration_ns * 1e9
+
+
+class Timing(BaseModel):
+    """Client clocks (`perf_counter_ns`) around one request, and the server's own account."""
+
+    latency_ns: int  # send → last byte of the reply
+    ttft_ns: int | None = None  # send → first chunk with non-empty content
+    server: ServerTimings | None = None  # None when the stream ended without a final chunk
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def prompt_tokens_per_s(self) -> float | None:
+        s = self.server
+        return _rate_per_s(s.prompt_eval_count, s.prompt_eval_duration_ns) if s else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def decode_tokens_per_s(self) -> float | None:
+        s = self.server
+        return _rate_per_s(s.eval_count, s.eval_duration_ns) if s else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def gap_ns(self) -> int | None:
+        """Client latency not covered by the server's total: network, HTTP and client parsing."""
+        s = self.server
+        return self.latency_ns - s.total_duration_ns if s and s.total_duration_ns else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cold(self) -> bool:
+        s = self.server
+        return bool(s and (s.load_duration_ns or 0) >= COLD_LOAD_THRESHOLD_NS)
+
+
+class RequestError(BaseModel):
+    """Why a request produced no complete reply. `kind` is stable, `message` is for people."""
+
+    kind: str  # connect, timeout, http_<status>, stream_error, truncated, reset, protocol
+    message: str
+
+
+class FieldError(BaseModel):
+    path: str  # dotted path into the reply, "" for the whole object
+    message: str
+
+
+class Validation(BaseModel):
+    """How the reply's JSON was found and whether it fits the scenario's schema."""
+
+    extraction: Literal["clean", "fenced", "embedded", "none"]
+    valid: bool
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class Sample(BaseModel):
+    """One request: one image sent to one target, with its timing, reply, validity and score."""
+
+    kind: Literal["sample"] = "sample"
+    seq: int
+    target: str
+    image: str
+    image_sha256: str
+    phase: Phase
+    repeat: int  # 0-based index within its phase, per target and image
+    started_at: datetime
+    ok: bool
+    error: RequestError | None = None
+    timing: Timing
+    reply: str = ""
+    validation: Validation | None = None
+    score: dict[str, float] | None = None  # field → [0, 1] and "overall"; None without a label
+
+
+class ImageInfo(BaseModel):
+    name: str
+    sha256: str
+    size_bytes: int
+
+
+class RunHeader(BaseModel):
+    """First line of a run file: enough to reproduce the run and to trust its numbers."""
+
+    kind: Literal["header"] = "header"
+    format_version: int = 1
+    tool_version: str
+    run_id: str
+    started_at: datetime
+    scenario: str
+    prompt_sha256: str
+    schema_sent: dict[str, Any] | None
+    settings: RequestSettings
+    warmup: int
+    runs: int
+    targets: list[TargetInfo]
+    images: list[ImageInfo]
+    host: dict[str, Any]
+    labels: dict[str, Any] = Field(default_factory=dict)  # image name → expected reply
+
+
+class RunFooter(BaseModel):
+    kind: Literal["footer"] = "footer"
+    finished_at: datetime
+    samples: int
+    interrupted: bool
+    elapsed_s: float

@@ -1,0 +1,180 @@
+"""Rendering only: rich tables and a progress bar for people, JSON for programs.
+
+Nothing here measures or computes a statistic; it formats a RunSummary (summary.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ollama_bench.models import Sample, TargetInfo
+from ollama_bench.runner import Step
+from ollama_bench.summary import RunSummary, Stat, TargetSummary
+
+
+def fmt_seconds(value: float | None) -> str:
+    """`0.0123` → `12.3 ms`, `4.56` → `4.56 s`, None → `–`."""
+    if value is None:
+        return "–"
+    if value < 1:
+        return f"{value * 1000:.3g} ms" if value < 0.1 else f"{value * 1000:.0f} ms"
+    return f"{value:.2f} s" if value < 100 else f"{value:.0f} s"
+
+
+def fmt_rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def fmt_share(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f}%"
+
+
+def _spread(stat: Stat) -> str:
+    if stat.mean is None:
+        return "–"
+    sd = "" if stat.stdev is None else f" ± {fmt_seconds(stat.stdev)}"
+    return f"{fmt_seconds(stat.mean)}{sd}"
+
+
+def _range(stat: Stat) -> str:
+    return "–" if stat.min is None else f"{fmt_seconds(stat.min)} – {fmt_seconds(stat.max)}"
+
+
+def target_table(targets: Sequence[TargetSummary]) -> Table:
+    """Metrics down, targets across: stays readable in 80 columns with a few targets."""
+    table = Table(title="Per target (measured requests only)", title_justify="left")
+    table.add_column("metric")
+    for t in targets:
+        label = t.name if t.version is None else f"{t.name}\n[dim]{t.url} · {t.version}[/dim]"
+        table.add_column(label, justify="right")
+    rows: list[tuple[str, list[str]]] = [
+        (
+            "requests (failed)",
+            [f"{t.samples} ({t.failed})" if t.usable else "unusable" for t in targets],
+        ),
+        ("valid JSON", [fmt_share(t.valid_rate) for t in targets]),
+        ("accuracy", [fmt_share(t.accuracy.get("overall")) for t in targets]),
+        ("latency median", [fmt_seconds(t.latency_s.median) for t in targets]),
+        ("latency p90", [fmt_seconds(t.latency_s.p90) for t in targets]),
+        ("latency mean ± sd", [_spread(t.latency_s) for t in targets]),
+        ("latency min – max", [_range(t.latency_s) for t in targets]),
+        ("TTFT median", [fmt_seconds(t.ttft_s.median) for t in targets]),
+        ("cold load", [fmt_seconds(t.cold_load_s) for t in targets]),
+        ("prompt tokens/s", [fmt_rate(t.prompt_tokens_per_s.median) for t in targets]),
+        ("decode tokens/s", [fmt_rate(t.decode_tokens_per_s.median) for t in targets]),
+        ("client − server gap", [fmt_seconds(t.gap_s.median) for t in targets]),
+    ]
+    for name, cells in rows:
+        table.add_row(name, *cells)
+    return table
+
+
+def accuracy_table(targets: Sequence[TargetSummary]) -> Table | None:
+    fields = [k for k in targets[0].accuracy if k != "overall"] if targets else []
+    if not fields or all(t.accuracy.get("overall") is None for t in targets):
+        return None
+    table = Table(title="Accuracy by field (mean score, 0–100%)", title_justify="left")
+    table.add_column("field")
+    for t in targets:
+        table.add_column(t.name, justify="right")
+    for field in [*fields, "overall"]:
+        table.add_row(field, *[fmt_share(t.accuracy.get(field)) for t in targets])
+    return table
+
+
+def speedup_table(summary: RunSummary) -> Table | None:
+    if not summary.comparisons:
+        return None
+    table = Table(
+        title="Speed-up: baseline median latency / target median latency", title_justify="left"
+    )
+    for column in ("target", "vs baseline", "speed-up", "95% CI (bootstrap)", "verdict"):
+        table.add_column(column, justify="right" if column.startswith(("speed", "95")) else "left")
+    for c in summary.comparisons:
+        ci = "–" if c.ci95 is None else f"{c.ci95[0]:.2f}× – {c.ci95[1]:.2f}×"
+        colour = {"faster": "green", "slower": "red"}.get(c.verdict, "yellow")
+        table.add_row(
+            c.target, c.baseline, f"{c.speedup:.2f}×", ci, f"[{colour}]{c.verdict}[/{colour}]"
+        )
+    return table
+
+
+def render(summary: RunSummary, console: Console) -> None:
+    sent = "schema" if summary.structured else "none"
+    title = f"[bold]{summary.scenario}[/bold] · {summary.model} · format {sent}"
+    if summary.interrupted:
+        title += " · [yellow]interrupted: partial results[/yellow]"
+    console.print(title)
+    for table in (
+        target_table(summary.targets),
+        accuracy_table(summary.targets),
+        speedup_table(summary),
+    ):
+        if table is not None:
+            console.print(table)
+    for w in summary.warnings:
+        where = f"{w.target}: " if w.target else ""
+        hint = f" [dim]({w.hint})[/dim]" if w.hint else ""
+        console.print(f"[yellow]warning[/yellow] {where}{w.message}{hint}")
+    console.print(f"run file: {summary.run_file}")
+
+
+def as_json(summary: RunSummary) -> str:
+    return json.dumps(summary.model_dump(mode="json"), indent=2)
+
+
+def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
+    """One line per target: what the probe found, or why the target is left out."""
+    for info in infos:
+        if info.usable:
+            digest = (info.model_digest or "")[:12]
+            console.print(
+                f"[green]✓[/green] {info.name} {info.url} · Ollama {info.version} · model {digest}"
+            )
+        else:
+            console.print(f"[red]✗[/red] {info.name}: {info.error}")
+        for warning in info.warnings:
+            console.print(f"  [yellow]warning[/yellow] {warning}")
+
+
+class ProgressReporter:
+    """Runner observer that drives a rich progress bar."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress = progress
+        self.task = progress.add_task("starting", total=total)
+
+    def started(self, step: Step) -> None:
+        self.progress.update(
+            self.task, description=f"{step.phase} {step.target} · {step.image.name}"
+        )
+
+    def finished(self, sample: Sample) -> None:
+        self.progress.advance(self.task)
+
+
+def progress_bar(console: Console, enabled: bool = True) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=not enabled,
+    )

@@ -1,0 +1,103 @@
+"""Warm-up, repetitions and their order; each request judged and handed on as one Sample.
+
+Targets and images are interleaved (run 1: img1→A, img1→B, img2→A, …) so that drift on a busy
+machine falls on every target alike. Requests run one at a time: concurrent requests would
+queue on Ollama's single mllama slot and compete for the client's CPU. Samples go to the
+observer as they complete, so an interrupted run keeps all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from ollama_bench.models import FieldError, Phase, Sample, Validation
+from ollama_bench.scenarios import ImageInput, Scenario
+from ollama_bench.scoring import extract_json, score_fields
+from ollama_bench.targets import Exchange, OllamaTarget
+
+
+@dataclass(frozen=True)
+class Step:
+    phase: Phase
+    repeat: int
+    image: ImageInput
+    target: str
+
+
+def plan(
+    targets: Sequence[str], images: Sequence[ImageInput], warmup: int, runs: int
+) -> list[Step]:
+    """Warm-ups first (cycling through the images), then `runs` interleaved rounds."""
+    steps = [
+        Step("warmup", i, images[i % len(images)], name) for i in range(warmup) for name in targets
+    ]
+    steps += [
+        Step("measured", r, image, name)
+        for r in range(runs)
+        for image in images
+        for name in targets
+    ]
+    return steps
+
+
+class Observer(Protocol):
+    def started(self, step: Step) -> None: ...
+    def finished(self, sample: Sample) -> None: ...
+
+
+def judge(
+    scenario: Scenario, exchange: Exchange, label: Mapping[str, object] | None
+) -> tuple[Validation | None, dict[str, float] | None]:
+    """Validation and score of a completed reply; (None, None) when the request failed."""
+    if exchange.error is not None:
+        return None, None
+    value, extraction = extract_json(exchange.reply)
+    if extraction == "none":
+        errors = [FieldError(path="", message="no JSON object found in the reply")]
+    else:
+        errors = scenario.validate(value)
+    server = exchange.timing.server
+    if server and server.done_reason == "length":
+        errors.append(
+            FieldError(path="", message="reply cut off at num_predict (done_reason length)")
+        )
+    validation = Validation(extraction=extraction, valid=not errors, errors=errors)
+    if label is None:
+        return validation, None
+    return validation, score_fields(value, label, scenario.scorers(label))
+
+
+async def execute(
+    steps: Sequence[Step],
+    targets: Mapping[str, OllamaTarget],
+    scenario: Scenario,
+    *,
+    structured: bool,
+    observer: Observer,
+) -> None:
+    schema = scenario.schema if structured else None
+    for seq, step in enumerate(steps):
+        observer.started(step)
+        started_at = datetime.now(UTC)
+        exchange = await targets[step.target].chat(scenario.prompt, step.image.data, schema)
+        validation, score = judge(scenario, exchange, scenario.labels.get(step.image.name))
+        observer.finished(
+            Sample(
+                seq=seq,
+                target=step.target,
+                image=step.image.name,
+                image_sha256=step.image.sha256,
+                phase=step.phase,
+                repeat=step.repeat,
+                started_at=started_at,
+                ok=exchange.error is None,
+                error=exchange.error,
+                timing=exchange.timing,
+                reply=exchange.reply,
+                validation=validation,
+                score=score,
+            )
+        )

@@ -1,0 +1,131 @@
+"""Scenarios: a prompt, a set of images, the reply's schema, ground truth and field scorers.
+
+Built-in ones (`cctv`, `products`) validate with pydantic models; a user scenario file (JSON)
+brings its own JSON Schema. Nothing here talks to the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ollama_bench.errors import UsageError
+from ollama_bench.models import FieldError, ImageInfo
+from ollama_bench.scoring import FieldScorer
+
+#: Formats Ollama v0.24 decodes (JPEG, PNG, BMP, TIFF, WebP); GIF is not among them.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+
+
+def data_path(name: str) -> Path:
+    """A bundled data folder (`prompts`, `images`): inside the wheel, else the source tree."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "_data" / name, package.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise UsageError(f"bundled folder {name!r} not found next to {package}", "reinstall obench")
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """One image file to send; its bytes are read once and never written to a run file."""
+
+    name: str
+    path: Path
+
+    @cached_property
+    def data(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read image {self.path}: {exc.strerror}") from None
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def info(self) -> ImageInfo:
+        return ImageInfo(name=self.name, sha256=self.sha256, size_bytes=len(self.data))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    prompt: str
+    schema: dict[str, Any]  # sent as Ollama's `format` unless --no-format
+    validate: Callable[[Any], list[FieldError]]
+    scorers: Callable[[Mapping[str, Any]], Mapping[str, FieldScorer]]  # label → field scorers
+    images: list[ImageInput] = field(default_factory=list)
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def prompt_sha256(self) -> str:
+        return hashlib.sha256(self.prompt.encode()).hexdigest()
+
+
+def load_images(directory: Path) -> tuple[list[ImageInput], dict[str, dict[str, Any]]]:
+    """Images of a folder (sorted by name) and its optional `labels.json` (file name → reply)."""
+    if not directory.is_dir():
+        raise UsageError(
+            f"image folder {directory} does not exist", "pass --images DIR with images in it"
+        )
+    images = [
+        ImageInput(name=p.name, path=p)
+        for p in sorted(directory.iterdir())
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not images:
+        kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise UsageError(f"no images in {directory}", f"put {kinds} files there")
+    labels_file = directory / "labels.json"
+    if not labels_file.exists():
+        return images, {}
+    try:
+        labels = json.loads(labels_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{labels_file}:{exc.lineno}: invalid JSON ({exc.msg})", "fix the file or remove it"
+        ) from None
+    if not isinstance(labels, dict) or not all(isinstance(v, dict) for v in labels.values()):
+        raise UsageError(
+            f"{labels_file} must map each image file name to the expected reply object",
+            'e.g. {"frame1.jpg": {"title": "...", "traffic_level": 40}}',
+        )
+    return images, labels
+
+
+def read_prompt(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read prompt file {path}: {exc.strerror}") from None
+    if not text:
+        raise UsageError(f"prompt file {path} is empty")
+    return text
+
+
+def builtin_names() -> list[str]:
+    from ollama_bench.scenarios.builtin import BUILTINS
+
+    return sorted(BUILTINS)
+
+
+def load_scenario(name_or_file: str, images_dir: Path | None = None) -> Scenario:
+    """A built-in scenario by name, or a user scenario from a JSON file; `images_dir` overrides."""
+    from ollama_bench.scenarios.builtin import BUILTINS, load_builtin
+    from ollama_bench.scenarios.custom import load_custom
+
+    if name_or_file in BUILTINS:
+        return load_builtin(name_or_file, images_dir)
+    path = Path(name_or_file)
+    if path.suffix == ".json" or path.is_file():
+        return load_custom(path, images_dir)
+    raise UsageError(
+        f"unknown scenario {name_or_file!r}",
+        f"use one of {', '.join(sorted(BUILTINS))} or the path of a scenario .json file",
+    )

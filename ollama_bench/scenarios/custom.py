@@ -1,0 +1,70 @@
+"""User scenarios from a JSON file, validated with JSON Schema instead of a pydantic model.
+
+    {"name": "receipts",
+     "prompt": "Read the receipt ... answer as JSON" | "prompt_file": "prompt.txt",
+     "schema": {"type": "object", "properties": {...}, "required": [...]},
+     "images": "receipts/"}
+
+Relative paths are taken from the scenario file's folder. Labels come from `<images>/labels.json`
+and are scored field by field: text exactly (case and spaces ignored), numbers by closeness.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from ollama_bench.errors import UsageError
+from ollama_bench.scenarios import Scenario, load_images, read_prompt
+from ollama_bench.scoring import generic_scorers, validate_with_schema
+
+
+def load_custom(path: Path, images_dir: Path | None = None) -> Scenario:
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read scenario file {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    if not isinstance(spec, dict):
+        raise UsageError(f"{path}: a scenario file holds one JSON object")
+    base = path.parent
+    prompt = _prompt(spec, base, path)
+    schema = spec.get("schema")
+    if not isinstance(schema, dict):
+        raise UsageError(f"{path}: field 'schema' must be a JSON Schema object")
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise UsageError(
+            f"{path}: field 'schema' is not a valid JSON Schema: {exc.message}"
+        ) from None
+    folder = images_dir or _images_folder(spec, base, path)
+    images, labels = load_images(folder)
+    frozen_schema: dict[str, Any] = schema
+    return Scenario(
+        name=str(spec.get("name") or path.stem),
+        prompt=prompt,
+        schema=frozen_schema,
+        validate=lambda value: validate_with_schema(value, frozen_schema),
+        scorers=generic_scorers,
+        images=images,
+        labels=labels,
+    )
+
+
+def _prompt(spec: dict[str, Any], base: Path, path: Path) -> str:
+    if isinstance(spec.get("prompt"), str) and spec["prompt"].strip():
+        return str(spec["prompt"]).strip()
+    if isinstance(spec.get("prompt_file"), str):
+        return read_prompt(base / spec["prompt_file"])
+    raise UsageError(f"{path}: needs a 'prompt' text or a 'prompt_file' path")
+
+
+def _images_folder(spec: dict[str, Any], base: Path, path: Path) -> Path:
+    if not isinstance(spec.get("images"), str):
+        raise UsageError(f"{path}: needs an 'images' folder, or pass --images DIR")
+    return base / str(spec["images"])

@@ -1,0 +1,108 @@
+"""Append-only JSONL run files: a header line, one line per sample flushed on completion, a footer.
+
+A run interrupted by Ctrl-C or a crash keeps every finished sample; a torn last line (a crash in
+the middle of a write) is skipped on reading rather than failing the whole file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import BaseModel, ValidationError
+
+from ollama_bench.errors import UsageError
+from ollama_bench.models import RunFooter, RunHeader, Sample
+
+
+def default_run_path(directory: Path, label: str, started_at: datetime) -> Path:
+    """`<dir>/<UTC timestamp>-<label>.jsonl`: sorts by time, names what was run."""
+    stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
+    return directory / f"{stamp}-{label}.jsonl"
+
+
+class RunWriter:
+    """Writes one run file; every record is on disk before the next request starts."""
+
+    def __init__(self, path: Path, header: BaseModel) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[str] = path.open("x", encoding="utf-8")
+        except FileExistsError:
+            raise UsageError(
+                f"run file {path} already exists", "pass another --out or remove the file"
+            ) from None
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create run file {path}: {exc.strerror}", "pass a writable --out"
+            ) from None
+        self.records = 0
+        self._write(header)
+
+    def _write(self, record: BaseModel) -> None:
+        self._file.write(record.model_dump_json() + "\n")
+        self._file.flush()
+
+    def append(self, record: BaseModel) -> None:
+        self._write(record)
+        self.records += 1
+
+    def close(self, footer: BaseModel | None = None) -> None:
+        if self._file.closed:
+            return
+        if footer is not None:
+            self._write(footer)
+        self._file.close()
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """Every complete JSON line of a run file; a torn final line is dropped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read run file {path}: {exc.strerror}") from None
+    lines = text.splitlines()
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break  # written while the process died: the rest of the file is intact
+            raise UsageError(
+                f"{path}:{number}: not a JSON line", "is this an obench run file?"
+            ) from None
+    return records
+
+
+@dataclass
+class VisionRun:
+    header: RunHeader
+    samples: list[Sample]
+    footer: RunFooter | None  # None when the run did not finish
+
+
+def read_vision_run(path: Path) -> VisionRun:
+    records = read_lines(path)
+    if not records or records[0].get("kind") != "header" or "scenario" not in records[0]:
+        raise UsageError(
+            f"{path} does not start with a vision run header",
+            "pass a file that obench vision wrote",
+        )
+    try:
+        header = RunHeader.model_validate(records[0])
+        samples = [Sample.model_validate(r) for r in records[1:] if r.get("kind") == "sample"]
+        footers = [RunFooter.model_validate(r) for r in records[1:] if r.get("kind") == "footer"]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(
+            f"{path}: field {where}: {first['msg']}", "was it written by a newer obench?"
+        ) from None
+    return VisionRun(header, samples, footers[-1] if footers else None)

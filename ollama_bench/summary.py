@@ -1,0 +1,297 @@
+"""From a run's samples to the figures a report shows: per-target summaries, speed-ups, warnings.
+
+Only measured samples count; warm-ups are stored but left out. Latency, TTFT and token rates
+come from requests that completed; a failed request is counted, not timed. Warnings are data,
+each with a hint naming the flag to try.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+
+from ollama_bench.models import RunHeader, Sample
+from ollama_bench.stats import MIN_N_FOR_P90, Summary, Verdict, speedup
+
+NS_PER_S = 1e9
+MIN_N_FOR_CI = 3  # a bootstrap of fewer values per group says nothing
+SLOW_FIRST_FACTOR = 2.0
+
+
+class Stat(BaseModel):
+    """One metric's summary (seconds or tokens/s, as the key that holds it says)."""
+
+    n: int
+    median: float | None
+    p90: float | None
+    mean: float | None
+    stdev: float | None
+    min: float | None
+    max: float | None
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Stat:
+        return cls.model_validate(Summary.of(values).as_dict())
+
+
+class TargetSummary(BaseModel):
+    name: str
+    url: str
+    version: str | None = None
+    usable: bool = True
+    samples: int = 0  # measured requests sent
+    failed: int = 0
+    errors: dict[str, int] = Field(default_factory=dict)  # error kind → count
+    valid_rate: float | None = None  # valid replies / completed measured requests
+    latency_s: Stat
+    ttft_s: Stat
+    decode_tokens_per_s: Stat
+    prompt_tokens_per_s: Stat
+    gap_s: Stat  # client latency − server total_duration
+    cold_load_s: float | None = None  # median load_duration of requests that paid a load
+    accuracy: dict[str, float | None] = Field(default_factory=dict)  # "overall" and each field
+
+
+class Comparison(BaseModel):
+    target: str
+    baseline: str
+    speedup: float  # baseline median latency / target median latency
+    ci95: tuple[float, float] | None
+    verdict: Verdict
+
+
+class Warning(BaseModel):
+    target: str | None
+    code: str
+    message: str
+    hint: str = ""
+
+
+class RunSummary(BaseModel):
+    run_file: str
+    scenario: str
+    model: str
+    structured: bool
+    interrupted: bool = False
+    targets: list[TargetSummary]
+    comparisons: list[Comparison]
+    warnings: list[Warning]
+
+
+def _seconds(values_ns: Sequence[int | None]) -> list[float]:
+    return [v / NS_PER_S for v in values_ns if v is not None]
+
+
+def summarise_target(
+    name: str, url: str, samples: Sequence[Sample], field_names: Sequence[str]
+) -> TargetSummary:
+    measured = [s for s in samples if s.phase == "measured"]
+    done = [s for s in measured if s.ok]
+    validated = [s for s in done if s.validation is not None]
+    scored = [s.score for s in done if s.score is not None]
+    timings = [s.timing for s in done]
+    cold_loads = [
+        s.timing.server.load_duration_ns for s in samples if s.timing.cold and s.timing.server
+    ]
+    accuracy: dict[str, float | None] = {"overall": None, **dict.fromkeys(field_names)}
+    if scored:
+        accuracy = {
+            key: statistics.fmean(sc.get(key, 0.0) for sc in scored)
+            for key in ["overall", *field_names]
+        }
+    return TargetSummary(
+        name=name,
+        url=url,
+        samples=len(measured),
+        failed=len(measured) - len(done),
+        errors=dict(Counter(s.error.kind for s in measured if s.error)),
+        valid_rate=(sum(s.validation.valid for s in validated if s.validation) / len(validated))
+        if validated
+        else None,
+        latency_s=Stat.of(_seconds([t.latency_ns for t in timings])),
+        ttft_s=Stat.of(_seconds([t.ttft_ns for t in timings])),
+        decode_tokens_per_s=Stat.of(
+            [r for t in timings if (r := t.decode_tokens_per_s) is not None]
+        ),
+        prompt_tokens_per_s=Stat.of(
+            [r for t in timings if (r := t.prompt_tokens_per_s) is not None]
+        ),
+        gap_s=Stat.of(_seconds([t.gap_ns for t in timings])),
+        cold_load_s=statistics.median(_seconds(cold_loads)) if cold_loads else None,
+        accuracy=accuracy,
+    )
+
+
+def baseline_name(names: Sequence[str]) -> str:
+    """The target called `cpu` if there is one, else the first."""
+    return "cpu" if "cpu" in names else names[0]
+
+
+def summarise(
+    header: RunHeader, samples: Sequence[Sample], run_file: str, interrupted: bool = False
+) -> RunSummary:
+    field_names = _field_names(samples)
+    by_target = {t.name: [s for s in samples if s.target == t.name] for t in header.targets}
+    targets = []
+    for info in header.targets:
+        summary = summarise_target(info.name, info.url, by_target[info.name], field_names)
+        summary.version, summary.usable = info.version, info.usable
+        targets.append(summary)
+    latencies = {
+        name: [s.timing.latency_ns / NS_PER_S for s in group if s.ok and s.phase == "measured"]
+        for name, group in by_target.items()
+    }
+    timed = [name for name, values in latencies.items() if values]
+    comparisons = []
+    if len(timed) > 1:
+        base = baseline_name(timed)
+        for name in timed:
+            if name != base:
+                comparisons.append(_compare(name, base, latencies[name], latencies[base]))
+    warnings = _warnings(header, targets, by_target, comparisons, latencies)
+    return RunSummary(
+        run_file=run_file,
+        scenario=header.scenario,
+        model=header.settings.model,
+        structured=header.settings.structured,
+        interrupted=interrupted,
+        targets=targets,
+        comparisons=comparisons,
+        warnings=warnings,
+    )
+
+
+def _field_names(samples: Sequence[Sample]) -> list[str]:
+    names: dict[str, None] = {}
+    for sample in samples:
+        for key in sample.score or {}:
+            if key != "overall":
+                names[key] = None
+    return list(names)
+
+
+def _compare(target: str, base: str, target_s: list[float], base_s: list[float]) -> Comparison:
+    if min(len(target_s), len(base_s)) < MIN_N_FOR_CI:
+        ratio = statistics.median(base_s) / statistics.median(target_s)
+        return Comparison(
+            target=target, baseline=base, speedup=ratio, ci95=None, verdict="no clear difference"
+        )
+    result = speedup(base_s, target_s)
+    return Comparison(
+        target=target, baseline=base, speedup=result.ratio, ci95=result.ci95, verdict=result.verdict
+    )
+
+
+def _warnings(
+    header: RunHeader,
+    targets: Sequence[TargetSummary],
+    by_target: dict[str, list[Sample]],
+    comparisons: Sequence[Comparison],
+    latencies: dict[str, list[float]],
+) -> list[Warning]:
+    found: list[Warning] = []
+    images = max(len(header.images), 1)
+    for info in header.targets:
+        found += [Warning(target=info.name, code="target", message=w) for w in info.warnings]
+        if info.error:
+            found.append(
+                Warning(
+                    target=info.name,
+                    code="unusable",
+                    message=info.error,
+                    hint="it was left out of the run",
+                )
+            )
+    for summary in targets:
+        name, measured = summary.name, [s for s in by_target[summary.name] if s.phase == "measured"]
+        n = summary.latency_s.n
+        if 0 < n < MIN_N_FOR_P90:
+            runs = math.ceil(MIN_N_FOR_P90 / images)
+            found.append(
+                Warning(
+                    target=name,
+                    code="few-samples",
+                    message=f"p90 of {name} rests on {n} samples, so it is close to the maximum",
+                    hint=f"use --runs {runs} or more for a meaningful p90",
+                )
+            )
+        if summary.failed:
+            kinds = ", ".join(f"{k} ×{c}" for k, c in sorted(summary.errors.items()))
+            found.append(
+                Warning(
+                    target=name,
+                    code="failures",
+                    message=f"{summary.failed} of {summary.samples} requests on {name} failed "
+                    f"({kinds})",
+                    hint="each error is in the run file; failed requests are not timed",
+                )
+            )
+        cold = [s for s in measured if s.timing.cold]
+        if cold:
+            found.append(
+                Warning(
+                    target=name,
+                    code="cold-measured",
+                    message=f"{len(cold)} measured request(s) on {name} paid a model load",
+                    hint="raise --warmup; keep keep_alive and runner options fixed during the run",
+                )
+            )
+        values = latencies.get(name, [])
+        if len(values) >= 3 and values[0] > SLOW_FIRST_FACTOR * statistics.median(values[1:]):
+            ratio = values[0] / statistics.median(values[1:])
+            found.append(
+                Warning(
+                    target=name,
+                    code="slow-first",
+                    message=f"the first measured request on {name} took {ratio:.1f}× "
+                    "the median of the rest",
+                    hint="caches or a model load; raise --warmup",
+                )
+            )
+        replies = [s for s in measured if s.validation is not None]
+        invalid = [s for s in replies if s.validation and not s.validation.valid]
+        if header.settings.structured and invalid:
+            found.append(
+                Warning(
+                    target=name,
+                    code="schema-ignored",
+                    message=f"the schema was sent as format, yet {len(invalid)} of "
+                    f"{len(replies)} replies on {name} do not follow it",
+                    hint="Ollama before 0.5.0 ignores schemas; see each sample's validation errors",
+                )
+            )
+        cut = [s for s in replies if s.timing.server and s.timing.server.done_reason == "length"]
+        if cut:
+            found.append(
+                Warning(
+                    target=name,
+                    code="cut-off",
+                    message=f"{len(cut)} replies on {name} stopped at num_predict",
+                    hint=f"raise --num-predict (now {header.settings.num_predict})",
+                )
+            )
+    if header.labels == {} and any(s.samples for s in targets):
+        found.append(
+            Warning(
+                target=None,
+                code="no-labels",
+                message="no labels.json: accuracy is not scored",
+                hint="add labels.json beside the images (file name → expected reply)",
+            )
+        )
+    for comparison in comparisons:
+        if comparison.ci95 is None:
+            found.append(
+                Warning(
+                    target=comparison.target,
+                    code="no-ci",
+                    message="too few completed requests to put an interval on "
+                    f"{comparison.target}'s speed-up",
+                    hint=f"at least {MIN_N_FOR_CI} per target are needed; raise --runs",
+                )
+            )
+    return found

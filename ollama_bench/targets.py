@@ -1,0 +1,294 @@
+"""The only module that speaks to Ollama: target specs, the pre-run probe, timed chat requests.
+
+Requests go through the official `ollama` AsyncClient (streaming); `/api/version`, which that
+client lacks, through httpx. Failures never raise out of `chat`: they come back as a typed
+`RequestError` beside whatever was received, so a run goes on and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import ollama
+import pydantic
+
+from ollama_bench.errors import UsageError
+from ollama_bench.models import (
+    RequestError,
+    RequestSettings,
+    ServerTimings,
+    TargetInfo,
+    TargetSpec,
+    Timing,
+)
+
+DEFAULT_TARGETS = ("gpu=http://localhost:11434", "cpu=http://localhost:11435")
+DEFAULT_PORT = 11434
+PROBE_TIMEOUT_S = 10.0
+
+#: Ollama releases whose engine has the mllama (llama3.2-vision) implementation. 0.30 replaced
+#: the Go engine with llama-server, which answers HTTP 500 "unknown model architecture: 'mllama'".
+MLLAMA_VERSIONS = ((0, 4, 0), (0, 30, 0))  # [first supported, first broken)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def normalise_url(url: str) -> str:
+    """Base URL as the official client builds it: scheme http and port 11434 unless given.
+
+    >>> normalise_url("localhost")
+    'http://localhost:11434'
+    >>> normalise_url("https://box.lan:8443/")
+    'https://box.lan:8443'
+    """
+    text = url.strip().rstrip("/")
+    if "://" not in text:
+        text = f"http://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    port = parts.port or DEFAULT_PORT
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{port}{parts.path}"
+
+
+def _option_value(text: str) -> Any:
+    """`0` → 0, `0.5` → 0.5, `true` → True, anything else stays a string."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, (int, float, bool)) else text
+
+
+def parse_target(spec: str) -> TargetSpec:
+    """`NAME=URL[,OPTION=VALUE...]`, or a bare URL named after its host and port.
+
+    >>> parse_target("cpu=http://localhost:11434,num_gpu=0,num_thread=8").options
+    {'num_gpu': 0, 'num_thread': 8}
+    >>> parse_target("box.lan:11435").name
+    'box.lan-11435'
+    """
+    head, *option_texts = [part.strip() for part in spec.split(",")]
+    name, sep, url = head.partition("=")
+    if not sep or "://" in name or (":" in name and not url):
+        name, url = "", head
+    try:
+        base = normalise_url(url)
+    except ValueError:
+        raise UsageError(
+            f"target {spec!r}: {url!r} is not a URL",
+            "use NAME=URL, e.g. gpu=http://localhost:11434",
+        ) from None
+    if not name:
+        parts = urlsplit(base)
+        name = f"{parts.hostname}-{parts.port}"
+    if not _NAME.match(name):
+        raise UsageError(f"target {spec!r}: name {name!r} must be letters, digits, '.', '_' or '-'")
+    options: dict[str, Any] = {}
+    for text in option_texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(
+                f"target {spec!r}: option {text!r} is not KEY=VALUE",
+                "e.g. gpu=http://h:11434,num_gpu=0",
+            )
+        options[key.strip()] = _option_value(value.strip())
+    return TargetSpec(name=name, url=base, options=options)
+
+
+def parse_targets(specs: list[str]) -> list[TargetSpec]:
+    targets = [parse_target(s) for s in specs]
+    names = [t.name for t in targets]
+    if duplicated := sorted({n for n in names if names.count(n) > 1}):
+        raise UsageError(
+            f"target name {duplicated[0]!r} is used twice", "give each --target its own NAME="
+        )
+    return targets
+
+
+def canonical_model(name: str) -> str:
+    """Name as `/api/tags` lists it: lower case, registry and `library/` dropped, tag explicit.
+
+    >>> canonical_model("registry.ollama.ai/library/Llama3.2-Vision")
+    'llama3.2-vision:latest'
+    """
+    text = name.strip().lower()
+    for prefix in ("registry.ollama.ai/", "library/"):
+        text = text.removeprefix(prefix)
+    return text if ":" in text.rsplit("/", 1)[-1] else f"{text}:latest"
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    match = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", text.strip())
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def mllama_version_warning(version: str) -> str | None:
+    """Why this Ollama release cannot run llama3.2-vision, or None when it can (or is unknown)."""
+    parsed = parse_version(version)
+    if parsed is None or parsed == (0, 0, 0):  # a source build reports 0.0.0
+        return None
+    first, broken = MLLAMA_VERSIONS
+    if parsed < first:
+        return f"Ollama {version} predates llama3.2-vision support (needs 0.4.0 or later)"
+    if parsed >= broken:
+        return (
+            f"Ollama {version} cannot run llama3.2-vision: 0.30 and later answer HTTP 500 "
+            "\"unknown model architecture: 'mllama'\"; run ollama/ollama:0.24.0"
+        )
+    return None
+
+
+@dataclass
+class Exchange:
+    """What one request gave: the reply text (possibly partial), its timing, and any failure."""
+
+    reply: str
+    timing: Timing
+    error: RequestError | None
+
+
+def classify_error(exc: BaseException, timeout_s: float) -> RequestError:
+    """A stable kind for each way a request can fail, with the server's or library's words."""
+    if isinstance(exc, ollama.ResponseError):
+        kind = f"http_{exc.status_code}" if exc.status_code >= 0 else "stream_error"
+        return RequestError(kind=kind, message=exc.error)
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return RequestError(kind="timeout", message=f"no complete reply within {timeout_s:g} s")
+    if isinstance(exc, httpx.ConnectError | ConnectionError):
+        return RequestError(kind="connect", message=f"cannot connect: {exc}")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return RequestError(kind="truncated", message=f"stream cut short: {exc}")
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return RequestError(kind="reset", message=f"connection lost: {exc or type(exc).__name__}")
+    return RequestError(kind="protocol", message=f"{type(exc).__name__}: {exc}")
+
+
+class OllamaTarget:
+    """One Ollama server plus the options this run sends it; use as an async context manager."""
+
+    def __init__(self, spec: TargetSpec, settings: RequestSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        timeout = httpx.Timeout(settings.timeout_s, connect=PROBE_TIMEOUT_S)
+        self._client = ollama.AsyncClient(host=spec.url, timeout=timeout)
+        self._http = httpx.AsyncClient(base_url=spec.url, timeout=PROBE_TIMEOUT_S)
+        self.options: dict[str, Any] = {
+            "temperature": settings.temperature,
+            "seed": settings.seed,
+            "num_ctx": settings.num_ctx,
+            "num_predict": settings.num_predict,
+            **spec.options,
+        }
+
+    async def __aenter__(self) -> OllamaTarget:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client._client.aclose()  # AsyncClient.close() is untyped
+        await self._http.aclose()
+
+    async def probe(self) -> TargetInfo:
+        """Reachable? Which version? Is the model there? Never raises for a server's fault."""
+        info = TargetInfo(name=self.spec.name, url=self.spec.url, options=self.spec.options)
+        model = self.settings.model
+        try:
+            response = await self._http.get("/api/version")
+            response.raise_for_status()
+            info.version = str(response.json()["version"])
+            info.reachable = True
+            listed = await self._client.list()
+            wanted = canonical_model(model)
+            entry = next(
+                (m for m in listed.models if canonical_model(m.model or "") == wanted), None
+            )
+            if entry is None:
+                info.error = f"model {model} is not on {self.spec.url}"
+                info.warnings.append(f"pull it: OLLAMA_HOST={self.spec.url} ollama pull {model}")
+                return info
+            info.model_present = True
+            info.model_digest = entry.digest
+            shown = await self._client.show(model)
+            info.capabilities = list(shown.capabilities or [])
+        except httpx.ConnectError as exc:
+            info.error = f"cannot connect to {self.spec.url} ({exc})"
+        except (httpx.TimeoutException, TimeoutError):
+            info.error = f"{self.spec.url} did not answer within {PROBE_TIMEOUT_S:g} s"
+        except ConnectionError:
+            info.error = f"cannot connect to {self.spec.url}"
+        except (httpx.HTTPStatusError, KeyError, ValueError, pydantic.ValidationError) as exc:
+            info.error = (
+                f"{self.spec.url} does not answer like Ollama ({type(exc).__name__}: {exc})"
+            )
+        except (ollama.ResponseError, httpx.HTTPError) as exc:
+            info.error = f"{self.spec.url}: {exc}"
+        if (
+            info.version
+            and (why := mllama_version_warning(info.version))
+            and "llama3.2-vision" in model
+        ):
+            info.warnings.append(why)
+        if info.capabilities and "vision" not in info.capabilities:
+            info.warnings.append(
+                f"model {model} does not list the vision capability: images may be ignored"
+            )
+        return info
+
+    async def chat(self, prompt: str, image: bytes, schema: dict[str, Any] | None) -> Exchange:
+        """One streamed chat request with one image, timed by the client and by the server."""
+        parts: list[str] = []
+        ttft_ns: int | None = None
+        final: ollama.ChatResponse | None = None
+        error: RequestError | None = None
+        message = {"role": "user", "content": prompt, "images": [image]}
+        started = time.perf_counter_ns()
+        try:
+            async with asyncio.timeout(self.settings.timeout_s):
+                stream = await self._client.chat(
+                    model=self.settings.model,
+                    messages=[message],
+                    stream=True,
+                    format=schema,
+                    options=self.options,
+                    keep_alive=self.settings.keep_alive,
+                )
+                async for chunk in stream:
+                    if content := chunk.message.content:
+                        if ttft_ns is None:
+                            ttft_ns = time.perf_counter_ns() - started
+                        parts.append(content)
+                    if chunk.done:
+                        final = chunk
+        except (
+            Exception,
+            TimeoutError,
+        ) as exc:  # every failure becomes data; Ctrl-C still propagates
+            error = classify_error(exc, self.settings.timeout_s)
+        latency_ns = time.perf_counter_ns() - started
+        if error is None and final is None:
+            error = RequestError(
+                kind="truncated", message="stream ended without a final done chunk"
+            )
+        server = _server_timings(final) if final is not None else None
+        timing = Timing(latency_ns=latency_ns, ttft_ns=ttft_ns, server=server)
+        return Exchange(reply="".join(parts), timing=timing, error=error)
+
+
+def _server_timings(final: ollama.ChatResponse) -> ServerTimings:
+    return ServerTimings(
+        total_duration_ns=final.total_duration,
+        load_duration_ns=final.load_duration,
+        prompt_eval_count=final.prompt_eval_count,
+        prompt_eval_duration_ns=final.prompt_eval_duration,
+        eval_count=final.eval_count,
+        eval_duration_ns=final.eval_duration,
+        done_reason=final.done_reason,
+    )
