@@ -15,6 +15,7 @@ from rich.console import Console
 
 from ollama_bench import __version__
 from ollama_bench.bench import Outcome, VisionJob, run_vision
+from ollama_bench.cnn import cli as cnn_cli
 from ollama_bench.errors import ObenchError
 from ollama_bench.models import RequestSettings
 from ollama_bench.reports import ProgressReporter, as_json, print_probe, progress_bar, render
@@ -37,6 +38,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(cnn_cli.app, name="cnn")  # imports without torch; says how to install it
 err_console = Console(stderr=True)
 
 

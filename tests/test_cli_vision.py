@@ -67,14 +67,37 @@ def test_two_servers_of_known_speed(fake_ollama: Make, tmp_path: Path) -> None:
     images = make_images(tmp_path / "images")
     reply = answer_from_labels(images)
     fast_prompt_s, fast_token_s, ratio = 0.04, 0.004, 8
-    gpu = fake_ollama(prompt_eval_s=fast_prompt_s, token_delay_s=fast_token_s, load_s=0.2, jitter=0.05, seed=1, reply=reply)
+    gpu = fake_ollama(
+        prompt_eval_s=fast_prompt_s,
+        token_delay_s=fast_token_s,
+        load_s=0.2,
+        jitter=0.05,
+        seed=1,
+        reply=reply,
+    )
     cpu = fake_ollama(
-        prompt_eval_s=fast_prompt_s * ratio, token_delay_s=fast_token_s * ratio, load_s=0.2, jitter=0.05, seed=2, reply=reply
+        prompt_eval_s=fast_prompt_s * ratio,
+        token_delay_s=fast_token_s * ratio,
+        load_s=0.2,
+        jitter=0.05,
+        seed=2,
+        reply=reply,
     )
     out = tmp_path / "run.jsonl"
     result = run_cli(
-        "--target", f"gpu={gpu.url}", "--target", f"cpu={cpu.url}", "--images", str(images),
-        "--runs", "3", "--warmup", "1", "--out", str(out), "--json",
+        "--target",
+        f"gpu={gpu.url}",
+        "--target",
+        f"cpu={cpu.url}",
+        "--images",
+        str(images),
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--out",
+        str(out),
+        "--json",
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -91,23 +114,40 @@ def test_two_servers_of_known_speed(fake_ollama: Make, tmp_path: Path) -> None:
     assert [t["url"] for t in header["targets"]] == [gpu.url, cpu.url]
     assert all(t["version"] == "0.24.0" and len(t["model_digest"]) == 64 for t in header["targets"])
     assert {i["name"] for i in header["images"]} == set(LABELS)
-    assert "data" not in json.dumps(header["images"]) and all(len(i["sha256"]) == 64 for i in header["images"])
+    assert "data" not in json.dumps(header["images"]) and all(
+        len(i["sha256"]) == 64 for i in header["images"]
+    )
 
     by_name = {t["name"]: t for t in summary["targets"]}
-    for name, prompt_s, token_s in (("gpu", fast_prompt_s, fast_token_s), ("cpu", fast_prompt_s * ratio, fast_token_s * ratio)):
+    for name, prompt_s, token_s in (
+        ("gpu", fast_prompt_s, fast_token_s),
+        ("cpu", fast_prompt_s * ratio, fast_token_s * ratio),
+    ):
         target = by_name[name]
         assert target["samples"] == 6 and target["failed"] == 0
         assert target["valid_rate"] == 1.0
         assert target["accuracy"]["overall"] == 1.0
         assert set(target["accuracy"]) == {"overall", "title", "datetime", "traffic_level"}
-        tokens = [s["timing"]["server"]["eval_count"] for s in samples if s["target"] == name and s["phase"] == "measured"]
+        tokens = [
+            s["timing"]["server"]["eval_count"]
+            for s in samples
+            if s["target"] == name and s["phase"] == "measured"
+        ]
         injected = sorted(prompt_s + n * token_s for n in tokens)
         injected_median = (injected[2] + injected[3]) / 2
         assert target["latency_s"]["median"] == pytest.approx(injected_median, rel=0.05)
         assert target["ttft_s"]["median"] == pytest.approx(prompt_s + token_s, rel=0.08, abs=0.004)
         assert target["decode_tokens_per_s"]["median"] == pytest.approx(1 / token_s, rel=0.05)
         assert target["cold_load_s"] == pytest.approx(0.2, rel=0.1)
-        assert target["latency_s"]["n"] == 6 and set(target["latency_s"]) == {"n", "median", "p90", "mean", "stdev", "min", "max"}
+        assert target["latency_s"]["n"] == 6 and set(target["latency_s"]) == {
+            "n",
+            "median",
+            "p90",
+            "mean",
+            "stdev",
+            "min",
+            "max",
+        }
     (comparison,) = summary["comparisons"]
     assert (comparison["target"], comparison["baseline"]) == ("gpu", "cpu")
     low, high = comparison["ci95"]
@@ -120,11 +160,33 @@ def test_two_servers_of_known_speed(fake_ollama: Make, tmp_path: Path) -> None:
 def test_tables_are_printed(fake_ollama: Make, tmp_path: Path) -> None:
     images = make_images(tmp_path / "images")
     a = fake_ollama(reply=answer_from_labels(images))
-    b = fake_ollama(reply='```json\n{"title": "CAM 01 NORTE", "datetime": "2024-11-20T15:45", "traffic_level": "20"}\n```')
-    result = run_cli("--target", f"gpu={a.url}", "--target", f"cpu={b.url}", "--images", str(images), "--runs", "3", "--out", str(tmp_path))
+    b = fake_ollama(
+        reply="```json\n"
+        '{"title": "CAM 01 NORTE", "datetime": "2024-11-20T15:45", "traffic_level": "20"}\n```'
+    )
+    result = run_cli(
+        "--target",
+        f"gpu={a.url}",
+        "--target",
+        f"cpu={b.url}",
+        "--images",
+        str(images),
+        "--runs",
+        "3",
+        "--out",
+        str(tmp_path),
+    )
     assert result.exit_code == 0, result.output
     out = " ".join(result.stdout.split())  # undo rich's wrapping
-    for text in ("latency median", "TTFT median", "decode tokens/s", "valid JSON", "Speed-up", "verdict", "traffic_level"):
+    for text in (
+        "latency median",
+        "TTFT median",
+        "decode tokens/s",
+        "valid JSON",
+        "Speed-up",
+        "verdict",
+        "traffic_level",
+    ):
         assert text in out
     assert "do not follow it" in out  # cpu's replies are fenced and have a string traffic level
     assert len(list(tmp_path.glob("*-cctv.jsonl"))) == 1
@@ -138,25 +200,64 @@ def test_faults_are_results_and_nothing_is_lost(fake_ollama: Make, tmp_path: Pat
         server.inject(fault)
     out = tmp_path / "faults.jsonl"
     result = run_cli(
-        "--target", f"only={server.url}", "--images", str(images), "--runs", "5", "--warmup", "0",
-        "--timeout", "1", "--out", str(out), "--json",
+        "--target",
+        f"only={server.url}",
+        "--images",
+        str(images),
+        "--runs",
+        "5",
+        "--warmup",
+        "0",
+        "--timeout",
+        "1",
+        "--out",
+        str(out),
+        "--json",
     )
     assert result.exit_code == 0, result.output
     samples = [line for line in read_run(out) if line["kind"] == "sample"]
     assert len(samples) == 10
     kinds = [s["error"]["kind"] for s in samples if s["error"]]
-    assert kinds == ["http_404", "http_500", "http_503", "stream_error", "truncated", "truncated", "reset", "timeout"]
+    assert kinds == [
+        "http_404",
+        "http_500",
+        "http_503",
+        "stream_error",
+        "truncated",
+        "truncated",
+        "reset",
+        "timeout",
+    ]
     assert [s["ok"] for s in samples] == [False] * 8 + [True] * 2
     (target,) = json.loads(result.stdout)["targets"]
     assert target["samples"] == 10 and target["failed"] == 8 and target["latency_s"]["n"] == 2
-    assert target["errors"] == {"http_404": 1, "http_500": 1, "http_503": 1, "stream_error": 1, "truncated": 2, "reset": 1, "timeout": 1}
+    assert target["errors"] == {
+        "http_404": 1,
+        "http_500": 1,
+        "http_503": 1,
+        "stream_error": 1,
+        "truncated": 2,
+        "reset": 1,
+        "timeout": 1,
+    }
 
 
-def test_unreachable_and_missing_model_exit_3_in_one_line(fake_ollama: Make, tmp_path: Path) -> None:
+def test_unreachable_and_missing_model_exit_3_in_one_line(
+    fake_ollama: Make, tmp_path: Path
+) -> None:
     images = make_images(tmp_path / "images")
     dead = f"http://127.0.0.1:{free_port()}"
     empty = fake_ollama(models=[])
-    result = run_cli("--target", f"gpu={dead}", "--target", f"cpu={empty.url}", "--images", str(images), "--out", str(tmp_path))
+    result = run_cli(
+        "--target",
+        f"gpu={dead}",
+        "--target",
+        f"cpu={empty.url}",
+        "--images",
+        str(images),
+        "--out",
+        str(tmp_path),
+    )
     assert result.exit_code == 3
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
@@ -169,7 +270,19 @@ def test_one_dead_target_does_not_stop_the_others(fake_ollama: Make, tmp_path: P
     images = make_images(tmp_path / "images")
     good = fake_ollama(reply=answer_from_labels(images))
     dead = f"http://127.0.0.1:{free_port()}"
-    result = run_cli("--target", f"gpu={good.url}", "--target", f"cpu={dead}", "--images", str(images), "--runs", "1", "--json", "--out", str(tmp_path / "r.jsonl"))
+    result = run_cli(
+        "--target",
+        f"gpu={good.url}",
+        "--target",
+        f"cpu={dead}",
+        "--images",
+        str(images),
+        "--runs",
+        "1",
+        "--json",
+        "--out",
+        str(tmp_path / "r.jsonl"),
+    )
     assert result.exit_code == 0, result.output
     assert f"cpu: cannot connect to {dead}" in result.stderr
     summary = json.loads(result.stdout)
@@ -180,15 +293,35 @@ def test_one_dead_target_does_not_stop_the_others(fake_ollama: Make, tmp_path: P
 
 def test_no_format_and_prose_wrapped_replies(fake_ollama: Make, tmp_path: Path) -> None:
     images = make_images(tmp_path / "images")
-    server = fake_ollama(reply='Here you go: {"title": "CAM 01 NORTE", "datetime": "2024-11-20T15:45:12", "traffic_level": 20}')
-    result = run_cli("--target", f"t={server.url}", "--images", str(images), "--runs", "1", "--warmup", "0", "--no-format", "--json", "--out", str(tmp_path / "r.jsonl"))
+    server = fake_ollama(
+        reply="Here you go: "
+        '{"title": "CAM 01 NORTE", "datetime": "2024-11-20T15:45:12", "traffic_level": 20}'
+    )
+    result = run_cli(
+        "--target",
+        f"t={server.url}",
+        "--images",
+        str(images),
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--no-format",
+        "--json",
+        "--out",
+        str(tmp_path / "r.jsonl"),
+    )
     assert result.exit_code == 0, result.output
-    assert all("format" not in body for _, path, body in server.requests if path == "/api/chat" and body)
+    assert all(
+        "format" not in body for _, path, body in server.requests if path == "/api/chat" and body
+    )
     samples = [s for s in read_run(tmp_path / "r.jsonl") if s["kind"] == "sample"]
     assert [s["validation"]["extraction"] for s in samples] == ["embedded", "embedded"]
     assert all(s["validation"]["valid"] for s in samples)
     scores = [s["score"]["overall"] for s in samples]
-    assert scores[0] == 1.0 and scores[1] < 1.0  # the night frame's label differs from the fixed reply
+    assert (
+        scores[0] == 1.0 and scores[1] < 1.0
+    )  # the night frame's label differs from the fixed reply
 
 
 @pytest.mark.parametrize(
@@ -215,20 +348,43 @@ def test_bad_labels_file_is_named(tmp_path: Path) -> None:
 
 
 def test_user_scenario_file_with_json_schema(fake_ollama: Make, tmp_path: Path) -> None:
-    images = make_images(tmp_path / "imgs", labels={"day.png": {"colour": "blue", "count": 4}})
+    make_images(tmp_path / "imgs", labels={"day.png": {"colour": "blue", "count": 4}})
     scenario = tmp_path / "colours.json"
-    scenario.write_text(json.dumps({
-        "name": "colours", "prompt": "Name the main colour and count the shapes, as JSON.",
-        "schema": {"type": "object", "properties": {"colour": {"type": "string"}, "count": {"type": "integer"}}, "required": ["colour", "count"]},
-        "images": "imgs",
-    }))
+    scenario.write_text(
+        json.dumps(
+            {
+                "name": "colours",
+                "prompt": "Name the main colour and count the shapes, as JSON.",
+                "schema": {
+                    "type": "object",
+                    "properties": {"colour": {"type": "string"}, "count": {"type": "integer"}},
+                    "required": ["colour", "count"],
+                },
+                "images": "imgs",
+            }
+        )
+    )
     server = fake_ollama(reply='{"colour": "Blue", "count": 5}')
     out = tmp_path / "r.jsonl"
-    result = run_cli("--scenario", str(scenario), "--target", f"t={server.url}", "--runs", "3", "--warmup", "0", "--json", "--out", str(out))
+    result = run_cli(
+        "--scenario",
+        str(scenario),
+        "--target",
+        f"t={server.url}",
+        "--runs",
+        "3",
+        "--warmup",
+        "0",
+        "--json",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     (target,) = json.loads(result.stdout)["targets"]
     assert target["valid_rate"] == 1.0
-    assert target["accuracy"]["colour"] == 1.0 and target["accuracy"]["count"] == pytest.approx(0.75)
+    assert target["accuracy"]["colour"] == 1.0 and target["accuracy"]["count"] == pytest.approx(
+        0.75
+    )
     body = next(b for _, p, b in server.requests if p == "/api/chat" and b)
     assert body["format"]["required"] == ["colour", "count"]
 
@@ -237,24 +393,57 @@ def test_report_reads_a_stored_run(fake_ollama: Make, tmp_path: Path) -> None:
     images = make_images(tmp_path / "images")
     server = fake_ollama(reply=answer_from_labels(images))
     out = tmp_path / "r.jsonl"
-    first = run_cli("--target", f"t={server.url}", "--images", str(images), "--runs", "2", "--json", "--out", str(out))
+    first = run_cli(
+        "--target",
+        f"t={server.url}",
+        "--images",
+        str(images),
+        "--runs",
+        "2",
+        "--json",
+        "--out",
+        str(out),
+    )
     again = CliRunner().invoke(app, ["report", str(out), "--json"])
     assert again.exit_code == 0
     assert json.loads(again.stdout)["targets"] == json.loads(first.stdout)["targets"]
 
 
-def test_ctrl_c_keeps_finished_requests_and_prints_partial_summary(fake_ollama: Make, tmp_path: Path) -> None:
+def test_ctrl_c_keeps_finished_requests_and_prints_partial_summary(
+    fake_ollama: Make, tmp_path: Path
+) -> None:
     images = make_images(tmp_path / "images")
     server = fake_ollama(prompt_eval_s=0.3, reply=answer_from_labels(images))
     out = tmp_path / "r.jsonl"
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ollama_bench", "vision", "--target", f"t={server.url}", "--images", str(images),
-         "--runs", "50", "--warmup", "0", "--out", str(out), "--json", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "ollama_bench",
+            "vision",
+            "--target",
+            f"t={server.url}",
+            "--images",
+            str(images),
+            "--runs",
+            "50",
+            "--warmup",
+            "0",
+            "--out",
+            str(out),
+            "--json",
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (not out.exists() or out.read_text().count('"kind":"sample"') < 3):
+    while time.monotonic() < deadline and (
+        not out.exists() or out.read_text().count('"kind":"sample"') < 3
+    ):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
@@ -277,6 +466,8 @@ def test_help_documents_exit_codes() -> None:
 def test_missing_model_message_names_it(fake_ollama: Make, tmp_path: Path) -> None:
     server = fake_ollama(models=[FakeModel(name="llava")])
     images = make_images(tmp_path / "images")
-    result = run_cli("--target", f"gpu={server.url}", "--images", str(images), "--model", "llama3.2-vision:11b")
+    result = run_cli(
+        "--target", f"gpu={server.url}", "--images", str(images), "--model", "llama3.2-vision:11b"
+    )
     assert result.exit_code == 3
     assert f"model llama3.2-vision:11b is not on {server.url}" in result.stderr
