@@ -1,4 +1,5 @@
 """Classic CNN inference and training benchmarks in torch, an optional extra (`ollama-bench[cnn]`).
 
-Only `cli`, `guard`, `records` and `summary` import without torch; everything else needs it.
+`cli`, `guard`, `records`, the `*summary` modules and `report` import without torch (a run file
+can be read and summarised anywhere); everything else needs it.
 """

@@ -1,4 +1,4 @@
-"""FLOPs per image, counted from the layers a forward pass actually runs.
+"""FLOPs and activation sizes per image, counted from the layers a forward pass actually runs.
 
 Counted: convolutions and linear layers, one multiply-add = 2 FLOPs (the convention of
 `torch.utils.flop_counter` and of peak-FLOP/s figures). Not counted: biases, batch norm,
@@ -30,7 +30,9 @@ def flops_per_image(module: nn.Module, image_shape: tuple[int, int, int]) -> int
             macs[0] += math.prod(output.shape) * layer.in_features
 
     handles = [
-        m.register_forward_hook(hook) for m in module.modules() if isinstance(m, nn.Conv2d | nn.Linear)
+        m.register_forward_hook(hook)
+        for m in module.modules()
+        if isinstance(m, nn.Conv2d | nn.Linear)
     ]
     try:
         with torch.inference_mode():
@@ -40,3 +42,22 @@ def flops_per_image(module: nn.Module, image_shape: tuple[int, int, int]) -> int
         for handle in handles:
             handle.remove()
     return 2 * macs[0]
+
+
+def largest_activation_bytes(module: nn.Module, image_shape: tuple[int, int, int]) -> int:
+    """Bytes of the largest output any layer produces for one image: what batching multiplies."""
+    largest = [0]
+
+    def hook(_layer: nn.Module, _inputs: tuple[torch.Tensor, ...], output: object) -> None:
+        if isinstance(output, torch.Tensor):
+            largest[0] = max(largest[0], output.numel() * output.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in module.modules() if not list(m.children())]
+    try:
+        with torch.inference_mode():
+            parameter = next(module.parameters())
+            module(torch.zeros((1, *image_shape), dtype=parameter.dtype, device=parameter.device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return largest[0]

@@ -16,7 +16,7 @@ MODEL_NAMES = ("cnn8m", "resnet18", "lenet")
 
 
 class Cnn8m(nn.Module):
-    """Three 3×3 convolutions (64, 128, 256 filters) + ReLU + 2×2 max-pool, 512-unit dense, 10 out."""
+    """Three 3×3 convs (64, 128, 256 filters) + ReLU + 2×2 max-pool, 512-unit dense, 10 out."""
 
     def __init__(self, num_classes: int = 10, image_size: int = 64) -> None:
         super().__init__()

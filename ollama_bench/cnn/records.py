@@ -29,8 +29,8 @@ class MatmulRate(BaseModel):
     device: str
     threads: int
     size: int = 2048
-    gflops_per_s: float  # torch.matmul (MKL sgemm on x86 CPUs), median of the repetitions
-    onednn_gflops_per_s: float | None = None  # the same GEMM as a oneDNN 1×1 conv (CPU only)
+    gflops_per_s: float  # torch.matmul (MKL sgemm on x86 CPUs), best of the repetitions
+    onednn_gflops_per_s: float | None = None  # the same GEMM through oneDNN (CPU only)
 
 
 class ModelInfo(BaseModel):
@@ -57,7 +57,8 @@ class InferHeader(BaseModel):
     batch_sizes: list[int]
     warmup: int
     iterations: int
-    optimizations: list[str]
+    optimizations: list[str]  # asked for
+    applied_optimizations: dict[str, list[str]]  # device → what it supports of them
     matmul: list[MatmulRate]
     host: dict[str, Any]
 
@@ -86,8 +87,10 @@ class ParallelHeader(BaseModel):
     model: ModelInfo
     torch_version: str
     images: int  # N single images per arm
+    largest_activation_bytes: int  # per image: the biggest layer output
     pool_workers: int
     arm_threads: dict[str, int]  # arm → intra-op threads each call runs with
+    optimizations: list[str]
     warmup: int
     repetitions: int
     host: dict[str, Any]
@@ -123,6 +126,7 @@ class TrainHeader(BaseModel):
     epochs: int
     batch_size: int  # global: split across workers
     learning_rate: float
+    target_accuracy: float
     seed: int
     workers: list[int]  # worker counts trained, in order
     device: str
