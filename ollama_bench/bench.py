@@ -1,7 +1,8 @@
 """One vision benchmark end to end: probe, header, requests, footer, summary.
 
-The caller owns presentation (probe lines, progress) through two callbacks, and gets the summary
-even when Ctrl-C cuts the run short: it lands in `Outcome` before the interrupt propagates.
+The caller owns presentation (probe lines, progress, placement) through callbacks, and gets the
+summary even when Ctrl-C cuts the run short: it lands in `Outcome` before the interrupt
+propagates. Utilisation samples (utilisation.py) go to the run file as the run goes.
 """
 
 from __future__ import annotations
@@ -12,23 +13,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from ollama_bench import __version__
 from ollama_bench.errors import NoTargetError
 from ollama_bench.host import host_info
 from ollama_bench.models import (
+    Monitoring,
+    Placement,
+    PlacementReading,
     RequestSettings,
     RunFooter,
     RunHeader,
     Sample,
     TargetInfo,
     TargetSpec,
+    UtilisationSample,
 )
 from ollama_bench.runner import Observer, Step, execute, plan
 from ollama_bench.scenarios import Scenario
 from ollama_bench.store import RunWriter, default_run_path
 from ollama_bench.summary import RunSummary, summarise
-from ollama_bench.targets import OllamaTarget
+from ollama_bench.targets import OllamaTarget, TargetFailure
+from ollama_bench.utilisation import Monitor
 
 
 @dataclass
@@ -39,6 +46,7 @@ class VisionJob:
     warmup: int
     runs: int
     out: Path  # a .jsonl file, or a folder for a time-stamped one
+    monitor: bool = True  # sample container CPU/memory and GPUs during the run
 
 
 @dataclass
@@ -46,26 +54,61 @@ class Outcome:
     """Filled as the run goes, so an interrupted run still has its samples and summary."""
 
     samples: list[Sample] = field(default_factory=list)
+    placements: list[PlacementReading] = field(default_factory=list)
+    utilisation: list[UtilisationSample] = field(default_factory=list)
     run_file: Path | None = None
     summary: RunSummary | None = None
 
 
 class _Recorder:
-    """Runner observer: each sample to the run file first, then to the caller's observer."""
+    """Runner observer: each sample to the run file first, then to the caller's observer.
+
+    The runner numbers each call's steps from 0; `offset` carries the count across phases."""
 
     def __init__(self, writer: RunWriter, outcome: Outcome, observer: Observer) -> None:
         self.writer, self.outcome, self.observer = writer, outcome, observer
+        self.offset = 0
 
     def started(self, step: Step) -> None:
         self.observer.started(step)
 
     def finished(self, sample: Sample) -> None:
+        if self.offset:
+            sample = sample.model_copy(update={"seq": sample.seq + self.offset})
         self.writer.append(sample)
         self.outcome.samples.append(sample)
         self.observer.finished(sample)
 
 
-def _header(job: VisionJob, infos: list[TargetInfo], started_at: datetime) -> RunHeader:
+async def read_placements(
+    targets: dict[str, OllamaTarget], names: list[str], after: Literal["warmup", "run"]
+) -> list[PlacementReading]:
+    """Where each target has the model loaded, from `/api/ps`.
+
+    Placement is known only once the model is loaded, and the header is written before any
+    request so that a crash loses nothing. Loading the model during the probe would take the cold
+    load out of the warm-up samples, where it is measured. So placement is read right after the
+    warm-up (where the measured requests will run: the warm-up loaded the model with the run's
+    options) and again at the end (a reload may have moved it), and both readings go into the
+    footer, which is written on Ctrl-C too; `obench report` shows them.
+    """
+
+    async def one(name: str) -> PlacementReading:
+        at = datetime.now(UTC)
+        try:
+            placement = await targets[name].placement()
+            return PlacementReading(target=name, after=after, at=at, placement=placement)
+        except TargetFailure as exc:
+            return PlacementReading(
+                target=name, after=after, at=at, placement=Placement(loaded=False), error=str(exc)
+            )
+
+    return list(await asyncio.gather(*(one(name) for name in names)))
+
+
+def _header(
+    job: VisionJob, infos: list[TargetInfo], started_at: datetime, monitoring: Monitoring
+) -> RunHeader:
     return RunHeader(
         tool_version=__version__,
         run_id=uuid.uuid4().hex,
@@ -80,6 +123,7 @@ def _header(job: VisionJob, infos: list[TargetInfo], started_at: datetime) -> Ru
         images=[image.info() for image in job.scenario.images],
         host=host_info(),
         labels=job.scenario.labels,
+        monitoring=monitoring if monitoring.enabled else None,
     )
 
 
@@ -89,9 +133,11 @@ async def run_vision(
     *,
     on_probe: Callable[[list[TargetInfo]], None],
     observer: Callable[[int], Observer],
+    on_placement: Callable[[list[PlacementReading]], None] = lambda readings: None,
 ) -> RunSummary:
     """Raises NoTargetError (exit 3) when no target can be used; otherwise always summarises."""
     targets = {spec.name: OllamaTarget(spec, job.settings) for spec in job.targets}
+    monitor = Monitor.disabled()
     try:
         infos = list(await asyncio.gather(*(t.probe() for t in targets.values())))
         on_probe(infos)
@@ -101,8 +147,11 @@ async def run_vision(
                 "no target is usable: " + "; ".join(f"{i.name}: {i.error}" for i in infos),
                 "start Ollama (docker compose up -d), pull the model, or pass --target NAME=URL",
             )
+        if job.monitor:
+            usable_specs = [t.spec for name, t in targets.items() if name in usable]
+            monitor = await asyncio.to_thread(Monitor.plan, usable_specs)
         started_at = datetime.now(UTC)
-        header = _header(job, infos, started_at)
+        header = _header(job, infos, started_at, monitor.monitoring)
         out = job.out
         path = (
             out if out.suffix == ".jsonl" else default_run_path(out, job.scenario.name, started_at)
@@ -110,25 +159,47 @@ async def run_vision(
         writer = RunWriter(path, header)
         outcome.run_file = path
         steps = plan(usable, job.scenario.images, job.warmup, job.runs)
+        warmup = [step for step in steps if step.phase == "warmup"]
+        measured = [step for step in steps if step.phase == "measured"]
         interrupted = True
+
+        def keep(sample: UtilisationSample) -> None:
+            writer.append(sample)
+            outcome.utilisation.append(sample)
+
+        monitor.start(keep)
         try:
             recorder = _Recorder(writer, outcome, observer(len(steps)))
-            await execute(
-                steps, targets, job.scenario, structured=job.settings.structured, observer=recorder
-            )
+            structured = job.settings.structured
+            await execute(warmup, targets, job.scenario, structured=structured, observer=recorder)
+            outcome.placements += await read_placements(targets, usable, "warmup")
+            on_placement(outcome.placements)
+            recorder.offset = len(warmup)
+            await execute(measured, targets, job.scenario, structured=structured, observer=recorder)
+            outcome.placements += await read_placements(targets, usable, "run")
             interrupted = False
         finally:
+            monitor.stop()
             finished_at = datetime.now(UTC)
             writer.close(
                 RunFooter(
                     finished_at=finished_at,
-                    samples=writer.records,
+                    samples=len(outcome.samples),
                     interrupted=interrupted,
                     elapsed_s=(finished_at - started_at).total_seconds(),
+                    placements=outcome.placements,
                 )
             )
-            outcome.summary = summarise(header, outcome.samples, str(path), interrupted=interrupted)
+            outcome.summary = summarise(
+                header,
+                outcome.samples,
+                str(path),
+                interrupted=interrupted,
+                placements=outcome.placements,
+                utilisation=outcome.utilisation,
+            )
         return outcome.summary
     finally:
+        monitor.stop()
         for target in targets.values():
             await target.__aexit__(None, None, None)

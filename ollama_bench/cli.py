@@ -1,7 +1,8 @@
 """Command line: argv → one call → rendered output and an exit code.
 
-Exit codes: 0 the run completed (failed requests are results), 2 usage or input error,
-3 no target usable, 130 interrupted (partial results kept and shown).
+Exit codes: 0 the run completed (failed requests are results), 1 a check found warnings
+(doctor), 2 usage or input error (or Docker missing for up/down), 3 no target usable,
+130 interrupted (partial results kept and shown). Each command's --help lists its own.
 """
 
 from __future__ import annotations
@@ -13,11 +14,21 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ollama_bench import __version__
+from ollama_bench import __version__, stack
+from ollama_bench import doctor as doctor_checks
 from ollama_bench.bench import Outcome, VisionJob, run_vision
 from ollama_bench.cnn import cli as cnn_cli
 from ollama_bench.errors import ObenchError
-from ollama_bench.models import RequestSettings
+from ollama_bench.models import RequestSettings, TargetSpec
+from ollama_bench.ops_reports import (
+    PullView,
+    diagnosis_json,
+    print_placements,
+    print_stack,
+    pull_json,
+    render_diagnosis,
+)
+from ollama_bench.pulling import PullOutcome, pull_all
 from ollama_bench.reports import ProgressReporter, as_json, print_probe, progress_bar, render
 from ollama_bench.scenarios import builtin_names, load_scenario
 from ollama_bench.store import read_vision_run
@@ -30,10 +41,52 @@ EXIT_CODES = (
     "130 interrupted by Ctrl-C (finished requests are kept and summarised)."
 )
 TARGET_HELP = "Ollama server to measure; repeat for each. See TARGETS above."
+UP_EXIT = (
+    "Exit codes: 0 the servers answer; 2 usage error, or Docker, its compose plugin or its "
+    "engine is missing (the message says how to run Ollama without Docker); 3 compose failed "
+    "or a server did not answer within --timeout."
+)
+DOWN_EXIT = "Exit codes: 0 stopped; 2 Docker or its compose plugin is missing; 3 compose failed."
+PULL_EXIT = (
+    "Exit codes: 0 every target has the model; 2 usage error; 3 a target could not get it "
+    "(unreachable, unknown model, disk full, connection lost)."
+)
+DOCTOR_EXIT = (
+    "Exit codes: 0 all well; 1 usable, with warnings (a target named gpu runs on the CPU or "
+    "one named cpu on the GPU, two targets are one server, the targets hold different builds "
+    "of the model); 2 usage error; 3 a target is unusable (unreachable, an Ollama release "
+    "that cannot run the model, model missing, load failed)."
+)
+
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target",
+        "-t",
+        metavar="NAME=URL",
+        envvar="OBENCH_TARGETS",
+        help="Ollama server, NAME=URL[,OPTION=VALUE...]; repeat for each. "
+        "Default: gpu=http://localhost:11434 and cpu=http://localhost:11435.",
+    ),
+]
+ModelOpt = Annotated[str, typer.Option(envvar="OBENCH_MODEL", help="Ollama model.")]
+FileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--file",
+        "-f",
+        envvar="OBENCH_COMPOSE_FILE",
+        help="Compose file to use instead of obench's compose.yaml.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+DebugOpt = Annotated[bool, typer.Option(help="Show tracebacks.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 app = typer.Typer(
     help="Benchmark vision language models served by Ollama: speed, validity, accuracy. "
-    + EXIT_CODES,
+    + EXIT_CODES
+    + " doctor exits 1 when it finds warnings; each command's --help lists its own codes.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -149,6 +202,21 @@ def vision(
     out: Annotated[
         Path, typer.Option(envvar="OBENCH_OUT", help="Run file (.jsonl) or folder for it.")
     ] = Path("obench-runs"),
+    pull: Annotated[
+        bool,
+        typer.Option(
+            "--pull", envvar="OBENCH_PULL", help="First pull the model on targets that lack it."
+        ),
+    ] = False,
+    monitor: Annotated[
+        bool,
+        typer.Option(
+            "--monitor/--no-monitor",
+            envvar="OBENCH_MONITOR",
+            help="Sample each target's container (CPU %, memory; Docker) and the GPUs "
+            "(nvidia-smi) about once a second during the run.",
+        ),
+    ] = True,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout instead of tables.")
     ] = False,
@@ -181,7 +249,10 @@ def vision(
             warmup=warmup,
             runs=runs,
             out=out,
+            monitor=monitor,
         )
+        if pull:
+            _pull(job.targets, model, force=False, quiet=quiet)
         with progress_bar(err_console, enabled=not quiet) as bar:
             summary = asyncio.run(
                 run_vision(
@@ -189,6 +260,7 @@ def vision(
                     outcome,
                     on_probe=lambda infos: print_probe(infos, err_console),
                     observer=lambda total: ProgressReporter(bar, total),
+                    on_placement=lambda readings: print_placements(readings, err_console),
                 )
             )
     except ObenchError as exc:
@@ -224,7 +296,154 @@ def report(
     except ObenchError as exc:
         raise fail(exc, debug) from None
     interrupted = run.footer is None or run.footer.interrupted
-    _show(summarise(run.header, run.samples, str(run_file), interrupted=interrupted), json_output)
+    summary = summarise(
+        run.header,
+        run.samples,
+        str(run_file),
+        interrupted=interrupted,
+        placements=run.footer.placements if run.footer else [],
+        utilisation=run.utilisation,
+    )
+    _show(summary, json_output)
+
+
+@app.command(epilog=UP_EXIT)
+def up(
+    file: FileOpt = None,
+    gpu: Annotated[
+        bool | None,
+        typer.Option(
+            "--gpu/--cpu-only",
+            help="Start the GPU server too, or only the CPU one. Default: --gpu where "
+            "nvidia-smi is installed, else --cpu-only.",
+        ),
+    ] = None,
+    target: TargetOpt = None,
+    model: ModelOpt = "llama3.2-vision",
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds to wait for the servers to answer.")
+    ] = 180.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Start the Ollama servers of compose.yaml (GPU on :11434, CPU on :11435) and wait for them.
+
+    Runs `docker compose -p obench up --detach` (or docker-compose); without an NVIDIA GPU it adds
+    compose.cpu-only.yaml, which leaves the GPU server out. The --target URLs are the ones waited
+    for. Models are kept in the volume obench_models, shared by both servers.
+    """
+    variant: stack.Variant = (
+        stack.default_variant() if gpu is None else "gpu" if gpu else "cpu-only"
+    )
+    try:
+        specs = parse_targets(target or list(DEFAULT_TARGETS))
+        if variant == "cpu-only" and gpu is None:
+            err_console.print("no nvidia-smi on this machine: starting the CPU server only")
+        infos = stack.up(
+            specs, RequestSettings(model=model), file=file, variant=variant, timeout_s=timeout
+        )
+    except ObenchError as exc:
+        raise fail(exc, debug) from None
+    print_stack(infos, model, Console())
+
+
+@app.command(epilog=DOWN_EXIT)
+def down(
+    file: FileOpt = None,
+    volumes: Annotated[
+        bool,
+        typer.Option("--volumes", help="Also delete the model volume (the model is 7.8 GB)."),
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Stop and remove the servers started by obench up."""
+    try:
+        stack.down(file=file, volumes=volumes)
+    except ObenchError as exc:
+        raise fail(exc, debug) from None
+
+
+def _pull(specs: list[TargetSpec], model: str, *, force: bool, quiet: bool) -> list[PullOutcome]:
+    with PullView(err_console, model, enabled=not quiet) as view:
+        return asyncio.run(pull_all(specs, RequestSettings(model=model), view, force=force))
+
+
+@app.command(epilog=PULL_EXIT)
+def pull(
+    target: TargetOpt = None,
+    model: ModelOpt = "llama3.2-vision",
+    force: Annotated[
+        bool, typer.Option("--force", help="Pull even where the model is already present.")
+    ] = False,
+    quiet: QuietOpt = False,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Pull the model on every target that lacks it, with a progress bar per target.
+
+    Targets are pulled one at a time; servers sharing a model store (as compose.yaml's do) then
+    find the model already there. A target that fails is reported and the others go on.
+    """
+    try:
+        outcomes = _pull(
+            parse_targets(target or list(DEFAULT_TARGETS)), model, force=force, quiet=quiet
+        )
+    except ObenchError as exc:
+        raise fail(exc, debug) from None
+    if json_output:
+        print(pull_json(outcomes))
+    if any(o.state == "failed" for o in outcomes):
+        raise typer.Exit(3)
+
+
+@app.command(epilog=DOCTOR_EXIT)
+def doctor(
+    target: TargetOpt = None,
+    model: ModelOpt = "llama3.2-vision",
+    load: Annotated[
+        bool,
+        typer.Option(
+            "--load",
+            help="Load the model on each target with the run's options first, so that where "
+            "it runs is known (takes as long as a cold start).",
+        ),
+    ] = False,
+    num_ctx: Annotated[
+        int, typer.Option(min=256, envvar="OBENCH_NUM_CTX", help="Context window --load sends.")
+    ] = 4096,
+    keep_alive: Annotated[
+        str, typer.Option(envvar="OBENCH_KEEP_ALIVE", help="How long --load keeps the model.")
+    ] = "30m",
+    timeout: Annotated[
+        float, typer.Option(min=0.1, envvar="OBENCH_TIMEOUT", help="Seconds a load may take.")
+    ] = 600.0,
+    json_output: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Check every target: reachable, Ollama version, model present, and where the model runs.
+
+    Where it runs comes from /api/ps, as `ollama ps` shows it: all on the GPU, all on the CPU, or
+    split. A target named like a GPU (gpu, cuda) that runs on the CPU, or named cpu that runs on
+    the GPU, is flagged loudly.
+    """
+    settings = RequestSettings(
+        model=model, num_ctx=num_ctx, keep_alive=keep_alive, timeout_s=timeout
+    )
+    try:
+        diagnosis = asyncio.run(
+            doctor_checks.run(
+                parse_targets(target or list(DEFAULT_TARGETS)),
+                settings,
+                load=load,
+                on_loading=lambda spec: err_console.print(f"loading {model} on {spec.name}…"),
+            )
+        )
+    except ObenchError as exc:
+        raise fail(exc, debug) from None
+    if json_output:
+        print(diagnosis_json(diagnosis))
+    else:
+        render_diagnosis(diagnosis, Console())
+    raise typer.Exit(diagnosis.exit_code)
 
 
 def main() -> None:

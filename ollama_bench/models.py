@@ -7,6 +7,7 @@ in `_per_s`. No I/O here.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
@@ -52,6 +53,10 @@ class TargetInfo(BaseModel):
     version: str | None = None
     model_present: bool = False
     model_digest: str | None = None
+    model_size_bytes: int | None = None
+    model_family: str | None = None  # details.family from /api/tags, e.g. "mllama"
+    quantization: str | None = None  # details.quantization_level, e.g. "Q4_K_M"
+    parameter_size: str | None = None  # details.parameter_size, e.g. "10.7B"
     capabilities: list[str] = Field(default_factory=list)
     error: str | None = None  # why the target cannot be used; None when it can
     warnings: list[str] = Field(default_factory=list)
@@ -151,6 +156,108 @@ class Sample(BaseModel):
     score: dict[str, float] | None = None  # field → [0, 1] and "overall"; None without a label
 
 
+class Placement(BaseModel):
+    """Where a loaded model sits, from `/api/ps`, classified exactly as `ollama ps` does it.
+
+    `size_vram == size` is all GPU, `0` all CPU, in between a split, above `size` unknown.
+    """
+
+    loaded: bool  # False: the model is not resident, so where it would run is unknown
+    size_bytes: int | None = None  # what the loaded model occupies in all
+    size_vram_bytes: int | None = None  # of which in GPU memory
+    context_length: int | None = None
+
+    @classmethod
+    def of(
+        cls, size_bytes: int, size_vram_bytes: int, context_length: int | None = None
+    ) -> Placement:
+        return cls(
+            loaded=True,
+            size_bytes=size_bytes,
+            size_vram_bytes=size_vram_bytes,
+            context_length=context_length,
+        )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def processor(self) -> Literal["gpu", "cpu", "split", "unknown"]:
+        size, vram = self.size_bytes or 0, self.size_vram_bytes
+        if not self.loaded or vram is None:
+            return "unknown"
+        if vram == 0:
+            return "cpu"
+        if vram == size:
+            return "gpu"
+        if vram > size or size == 0:
+            return "unknown"
+        return "split"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def gpu_pct(self) -> int | None:
+        """Share of the model in GPU memory, rounded as `ollama ps` rounds its CPU share."""
+        kind = self.processor
+        if kind in ("gpu", "cpu"):
+            return 100 if kind == "gpu" else 0
+        if kind == "unknown" or not self.size_bytes:
+            return None
+        cpu_share = (self.size_bytes - (self.size_vram_bytes or 0)) / self.size_bytes * 100
+        return 100 - math.floor(cpu_share + 0.5)  # Go's math.Round: halves away from zero
+
+    @property
+    def label(self) -> str:
+        """`100% GPU`, `100% CPU`, `48%/52% CPU/GPU` (as `ollama ps` prints), or why unknown."""
+        kind, gpu = self.processor, self.gpu_pct
+        if not self.loaded:
+            return "not loaded"
+        if kind == "split" and gpu is not None:
+            return f"{100 - gpu}%/{gpu}% CPU/GPU"
+        return {"gpu": "100% GPU", "cpu": "100% CPU"}.get(kind, "unknown")
+
+
+class PlacementReading(BaseModel):
+    """One `/api/ps` reading for a target during a run (see bench.py for when and why)."""
+
+    target: str
+    after: Literal["warmup", "run"]  # read after the warm-up requests, or at the end of the run
+    at: datetime
+    placement: Placement
+    error: str | None = None  # /api/ps could not be read; placement is then "not loaded"
+
+
+class GpuReading(BaseModel):
+    """One NVIDIA GPU at one instant, as `nvidia-smi --query-gpu` reports it."""
+
+    index: int
+    utilisation_pct: float | None
+    memory_used_bytes: int | None
+    memory_total_bytes: int | None
+
+
+class UtilisationSample(BaseModel):
+    """A run file line: a container's CPU and memory (docker) or the host's GPUs (nvidia)."""
+
+    kind: Literal["utilisation"] = "utilisation"
+    source: Literal["docker", "nvidia"]
+    at: datetime
+    container: str | None = None  # docker: the container's name
+    cpu_pct: float | None = None  # as `docker stats` shows it: 100 = one core busy
+    memory_bytes: int | None = None  # usage less inactive file pages, as `docker stats` shows it
+    memory_limit_bytes: int | None = None
+    gpus: list[GpuReading] = Field(default_factory=list)
+    error: str | None = None  # sampling from this source stopped here, and why
+
+
+class Monitoring(BaseModel):
+    """What utilisation sampling found before a run: which container serves which target."""
+
+    enabled: bool = True
+    interval_s: float = 1.0
+    containers: dict[str, str] = Field(default_factory=dict)  # target name → container name
+    docker_note: str | None = None  # why some or all targets' containers are not sampled
+    nvidia_note: str | None = None  # why GPUs are not sampled; None when they are
+
+
 class ImageInfo(BaseModel):
     name: str
     sha256: str
@@ -175,6 +282,7 @@ class RunHeader(BaseModel):
     images: list[ImageInfo]
     host: dict[str, Any]
     labels: dict[str, Any] = Field(default_factory=dict)  # image name → expected reply
+    monitoring: Monitoring | None = None  # None: utilisation was not sampled (or older file)
 
 
 class RunFooter(BaseModel):
@@ -183,3 +291,4 @@ class RunFooter(BaseModel):
     samples: int
     interrupted: bool
     elapsed_s: float
+    placements: list[PlacementReading] = Field(default_factory=list)

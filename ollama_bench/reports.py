@@ -42,6 +42,49 @@ def fmt_share(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
+def fmt_bytes(value: int | None) -> str:
+    """Binary units, as docker stats shows memory: `452 KiB`, `7.28 GiB`, None → `–`."""
+    if value is None:
+        return "–"
+    size, unit = float(value), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            break
+        size /= 1024
+    return f"{size:.0f} {unit}" if unit in ("B", "KiB") or size >= 100 else f"{size:.3g} {unit}"
+
+
+def fmt_pct_pair(mean: float | None, peak: float | None) -> str:
+    """`mean / peak` percentages, e.g. `96% / 101%`."""
+    if mean is None:
+        return "–"
+    return f"{mean:.0f}% / {peak if peak is not None else mean:.0f}%"
+
+
+def _placement(t: TargetSummary) -> str:
+    if t.placement is None:
+        return "–"
+    label = t.placement.label
+    return "unknown (not loaded)" if label == "not loaded" else label
+
+
+def _memory(t: TargetSummary) -> str:
+    return fmt_bytes(t.utilisation.memory_bytes_peak) if t.utilisation else "–"
+
+
+def _gpu(t: TargetSummary) -> str:
+    u = t.utilisation
+    return fmt_pct_pair(u.gpu_pct_mean, u.gpu_pct_peak) if u else "–"
+
+
+def _cpu(t: TargetSummary) -> str:
+    u = t.utilisation
+    if u is None or u.window is None:
+        return "–"
+    run = " (run)" if u.window == "run" else ""
+    return fmt_pct_pair(u.cpu_pct_mean, u.cpu_pct_peak) + run
+
+
 def _spread(stat: Stat) -> str:
     if stat.mean is None:
         return "–"
@@ -76,7 +119,14 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
         ("prompt tokens/s", [fmt_rate(t.prompt_tokens_per_s.median) for t in targets]),
         ("decode tokens/s", [fmt_rate(t.decode_tokens_per_s.median) for t in targets]),
         ("client − server gap", [fmt_seconds(t.gap_s.median) for t in targets]),
+        ("placement (ollama ps)", [_placement(t) for t in targets]),
     ]
+    if any(t.utilisation for t in targets):
+        rows += [
+            ("container CPU mean / peak", [_cpu(t) for t in targets]),
+            ("container memory peak", [_memory(t) for t in targets]),
+            ("GPU mean / peak (requests)", [_gpu(t) for t in targets]),
+        ]
     for name, cells in rows:
         table.add_row(name, *cells)
     return table
@@ -86,7 +136,7 @@ def accuracy_table(targets: Sequence[TargetSummary]) -> Table | None:
     fields = [k for k in targets[0].accuracy if k != "overall"] if targets else []
     if not fields or all(t.accuracy.get("overall") is None for t in targets):
         return None
-    table = Table(title="Accuracy by field (mean score, 0–100%)", title_justify="left")
+    table = Table(title="Accuracy by field", title_justify="left")
     table.add_column("field")
     for t in targets:
         table.add_column(t.name, justify="right")
@@ -99,7 +149,7 @@ def speedup_table(summary: RunSummary) -> Table | None:
     if not summary.comparisons:
         return None
     table = Table(
-        title="Speed-up: baseline median latency / target median latency", title_justify="left"
+        title="Speed-up (baseline median latency / target median latency)", title_justify="left"
     )
     for column in ("target", "vs baseline", "speed-up", "95% CI (bootstrap)", "verdict"):
         table.add_column(column, justify="right" if column.startswith(("speed", "95")) else "left")

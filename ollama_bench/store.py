@@ -1,13 +1,15 @@
 """Append-only JSONL run files: a header line, one line per sample flushed on completion, a footer.
 
 A run interrupted by Ctrl-C or a crash keeps every finished sample; a torn last line (a crash in
-the middle of a write) is skipped on reading rather than failing the whole file.
+the middle of a write) is skipped on reading rather than failing the whole file. Utilisation
+lines come from sampler threads, so writes are serialised by a lock.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -15,7 +17,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ValidationError
 
 from ollama_bench.errors import UsageError
-from ollama_bench.models import RunFooter, RunHeader, Sample
+from ollama_bench.models import RunFooter, RunHeader, Sample, UtilisationSample
 
 
 def default_run_path(directory: Path, label: str, started_at: datetime) -> Path:
@@ -41,11 +43,14 @@ class RunWriter:
                 f"cannot create run file {path}: {exc.strerror}", "pass a writable --out"
             ) from None
         self.records = 0
+        self._lock = threading.Lock()
         self._write(header)
 
     def _write(self, record: BaseModel) -> None:
-        self._file.write(record.model_dump_json() + "\n")
-        self._file.flush()
+        line = record.model_dump_json() + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
 
     def append(self, record: BaseModel) -> None:
         self._write(record)
@@ -56,7 +61,8 @@ class RunWriter:
             return
         if footer is not None:
             self._write(footer)
-        self._file.close()
+        with self._lock:
+            self._file.close()
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -86,6 +92,7 @@ class VisionRun:
     header: RunHeader
     samples: list[Sample]
     footer: RunFooter | None  # None when the run did not finish
+    utilisation: list[UtilisationSample] = field(default_factory=list)
 
 
 def read_vision_run(path: Path) -> VisionRun:
@@ -99,10 +106,15 @@ def read_vision_run(path: Path) -> VisionRun:
         header = RunHeader.model_validate(records[0])
         samples = [Sample.model_validate(r) for r in records[1:] if r.get("kind") == "sample"]
         footers = [RunFooter.model_validate(r) for r in records[1:] if r.get("kind") == "footer"]
+        utilisation = [
+            UtilisationSample.model_validate(r)
+            for r in records[1:]
+            if r.get("kind") == "utilisation"
+        ]
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise UsageError(
             f"{path}: field {where}: {first['msg']}", "was it written by a newer obench?"
         ) from None
-    return VisionRun(header, samples, footers[-1] if footers else None)
+    return VisionRun(header, samples, footers[-1] if footers else None, utilisation)

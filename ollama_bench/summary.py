@@ -1,8 +1,9 @@
 """From a run's samples to the figures a report shows: per-target summaries, speed-ups, warnings.
 
 Only measured samples count; warm-ups are stored but left out. Latency, TTFT and token rates
-come from requests that completed; a failed request is counted, not timed. Warnings are data,
-each with a hint naming the flag to try.
+come from requests that completed; a failed request is counted, not timed. Utilisation is
+attributed to a target by time: the samples taken while its measured requests were in flight.
+Warnings are data, each with a hint naming the flag to try.
 """
 
 from __future__ import annotations
@@ -11,10 +12,19 @@ import math
 import statistics
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ollama_bench.models import RunHeader, Sample
+from ollama_bench.doctor import placement_findings, role_of
+from ollama_bench.models import (
+    Placement,
+    PlacementReading,
+    RunHeader,
+    Sample,
+    UtilisationSample,
+)
 from ollama_bench.stats import MIN_N_FOR_P90, Summary, Verdict, speedup
 
 NS_PER_S = 1e9
@@ -38,6 +48,21 @@ class Stat(BaseModel):
         return cls.model_validate(Summary.of(values).as_dict())
 
 
+class UtilisationSummary(BaseModel):
+    """Container CPU and memory, and host GPU use, while this target's measured requests ran."""
+
+    container: str | None = None
+    window: Literal["requests", "run"] | None = None  # "run": no container sample fell within
+    samples: int = 0  # container readings used
+    cpu_pct_mean: float | None = None  # docker stats' CPU %: 100 = one core busy
+    cpu_pct_peak: float | None = None
+    memory_bytes_peak: int | None = None
+    gpu_samples: int = 0  # nvidia-smi readings taken during this target's requests
+    gpu_pct_mean: float | None = None  # mean over GPUs, then over readings
+    gpu_pct_peak: float | None = None
+    gpu_memory_bytes_peak: int | None = None  # summed over GPUs
+
+
 class TargetSummary(BaseModel):
     name: str
     url: str
@@ -54,6 +79,8 @@ class TargetSummary(BaseModel):
     gap_s: Stat  # client latency − server total_duration
     cold_load_s: float | None = None  # median load_duration of requests that paid a load
     accuracy: dict[str, float | None] = Field(default_factory=dict)  # "overall" and each field
+    placement: Placement | None = None  # where the model ran: after the warm-up, else at the end
+    utilisation: UtilisationSummary | None = None
 
 
 class Comparison(BaseModel):
@@ -126,20 +153,87 @@ def summarise_target(
     )
 
 
+def _windows(samples: Sequence[Sample]) -> list[tuple[datetime, datetime]]:
+    measured = [s for s in samples if s.phase == "measured"]
+    return [
+        (s.started_at, s.started_at + timedelta(microseconds=s.timing.latency_ns / 1000))
+        for s in measured
+    ]
+
+
+def _within(at: datetime, windows: Sequence[tuple[datetime, datetime]]) -> bool:
+    return any(start <= at <= end for start, end in windows)
+
+
+def summarise_utilisation(
+    container: str | None, samples: Sequence[Sample], readings: Sequence[UtilisationSample]
+) -> UtilisationSummary | None:
+    """Mean and peak over the readings taken while this target's measured requests ran. When no
+    container reading fell within them (requests shorter than the interval), the whole run's."""
+    windows = _windows(samples)
+    ok = [r for r in readings if r.error is None]
+    mine = [r for r in ok if r.source == "docker" and container and r.container == container]
+    during = [r for r in mine if _within(r.at, windows)]
+    gpus = [r for r in ok if r.source == "nvidia" and r.gpus and _within(r.at, windows)]
+    if not mine and not gpus:
+        return None
+    used = during or mine
+    cpu = [r.cpu_pct for r in used if r.cpu_pct is not None]
+    memory = [r.memory_bytes for r in used if r.memory_bytes is not None]
+    gpu_pct = [
+        statistics.fmean(values)
+        for r in gpus
+        if (values := [g.utilisation_pct for g in r.gpus if g.utilisation_pct is not None])
+    ]
+    gpu_memory = [sum(g.memory_used_bytes or 0 for g in r.gpus) for r in gpus]
+    return UtilisationSummary(
+        container=container,
+        window=("requests" if during else "run") if mine else None,
+        samples=len(used),
+        cpu_pct_mean=statistics.fmean(cpu) if cpu else None,
+        cpu_pct_peak=max(cpu) if cpu else None,
+        memory_bytes_peak=max(memory) if memory else None,
+        gpu_samples=len(gpus),
+        gpu_pct_mean=statistics.fmean(gpu_pct) if gpu_pct else None,
+        gpu_pct_peak=max(gpu_pct) if gpu_pct else None,
+        gpu_memory_bytes_peak=max(gpu_memory) if gpu_memory else None,
+    )
+
+
+def chosen_placement(name: str, readings: Sequence[PlacementReading]) -> Placement | None:
+    """The reading after the warm-up if the model was loaded then, else the one at the end."""
+    mine = [r for r in readings if r.target == name]
+    loaded = [r for r in mine if r.placement.loaded]
+    if loaded:
+        return loaded[0].placement
+    return mine[0].placement if mine else None
+
+
 def baseline_name(names: Sequence[str]) -> str:
     """The target called `cpu` if there is one, else the first."""
     return "cpu" if "cpu" in names else names[0]
 
 
 def summarise(
-    header: RunHeader, samples: Sequence[Sample], run_file: str, interrupted: bool = False
+    header: RunHeader,
+    samples: Sequence[Sample],
+    run_file: str,
+    interrupted: bool = False,
+    *,
+    placements: Sequence[PlacementReading] = (),
+    utilisation: Sequence[UtilisationSample] = (),
 ) -> RunSummary:
     field_names = _field_names(samples)
     by_target = {t.name: [s for s in samples if s.target == t.name] for t in header.targets}
+    containers = header.monitoring.containers if header.monitoring else {}
     targets = []
     for info in header.targets:
         summary = summarise_target(info.name, info.url, by_target[info.name], field_names)
         summary.version, summary.usable = info.version, info.usable
+        summary.placement = chosen_placement(info.name, placements)
+        summary.utilisation = summarise_utilisation(
+            containers.get(info.name), by_target[info.name], utilisation
+        )
         targets.append(summary)
     latencies = {
         name: [s.timing.latency_ns / NS_PER_S for s in group if s.ok and s.phase == "measured"]
@@ -153,6 +247,7 @@ def summarise(
             if name != base:
                 comparisons.append(_compare(name, base, latencies[name], latencies[base]))
     warnings = _warnings(header, targets, by_target, comparisons, latencies)
+    warnings += _hardware_warnings(header, targets, placements, utilisation)
     return RunSummary(
         run_file=run_file,
         scenario=header.scenario,
@@ -294,4 +389,55 @@ def _warnings(
                     hint=f"at least {MIN_N_FOR_CI} per target are needed; raise --runs",
                 )
             )
+    return found
+
+
+def _hardware_warnings(
+    header: RunHeader,
+    targets: Sequence[TargetSummary],
+    placements: Sequence[PlacementReading],
+    utilisation: Sequence[UtilisationSample],
+) -> list[Warning]:
+    """Where the model ran against the target's name, and what utilisation could not be read."""
+    found: list[Warning] = []
+    for summary in targets:
+        if summary.placement is not None:
+            found += [
+                Warning(target=f.target, code=f.code, message=f.message, hint=f.hint)
+                for f in placement_findings(summary.name, summary.placement)
+            ]
+        loaded = [r for r in placements if r.target == summary.name and r.placement.loaded]
+        labels = [r.placement.label for r in loaded]
+        if len(set(labels)) > 1:
+            found.append(
+                Warning(
+                    target=summary.name,
+                    code="placement-changed",
+                    message=f"{summary.name} ran the model {labels[0]} after the warm-up "
+                    f"but {labels[-1]} at the end: it was reloaded elsewhere during the run",
+                    hint="keep other models off that server during a run; see obench doctor",
+                )
+            )
+    monitoring = header.monitoring
+    if monitoring is not None and monitoring.docker_note:
+        found.append(
+            Warning(
+                target=None,
+                code="no-utilisation",
+                message=f"container CPU and memory not sampled: {monitoring.docker_note}",
+                hint="run the servers with obench up to see them",
+            )
+        )
+    wants_gpu = any(role_of(t.name) == "gpu" for t in targets)
+    if monitoring is not None and monitoring.nvidia_note and wants_gpu:
+        found.append(
+            Warning(
+                target=None,
+                code="no-gpu-utilisation",
+                message=f"GPU utilisation not sampled: {monitoring.nvidia_note}",
+            )
+        )
+    for reading in utilisation:
+        if reading.error:
+            found.append(Warning(target=None, code="utilisation-stopped", message=reading.error))
     return found

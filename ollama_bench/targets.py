@@ -1,8 +1,9 @@
-"""The only module that speaks to Ollama: target specs, the pre-run probe, timed chat requests.
+"""The only module that speaks to Ollama: target specs, the probe, timed chats, pulls, placement.
 
 Requests go through the official `ollama` AsyncClient (streaming); `/api/version`, which that
 client lacks, through httpx. Failures never raise out of `chat`: they come back as a typed
-`RequestError` beside whatever was received, so a run goes on and loses nothing.
+`RequestError` beside whatever was received, so a run goes on and loses nothing. `pull`,
+`placement` and `load` raise `TargetFailure`, one line naming the server.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +23,7 @@ import pydantic
 
 from ollama_bench.errors import UsageError
 from ollama_bench.models import (
+    Placement,
     RequestError,
     RequestSettings,
     ServerTimings,
@@ -131,6 +134,11 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
     return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
+def needs_mllama(model: str, family: str | None = None) -> bool:
+    """Is this llama3.2-vision, by name or by the architecture `/api/tags` reports?"""
+    return family == "mllama" or "llama3.2-vision" in model.lower()
+
+
 def mllama_version_warning(version: str) -> str | None:
     """Why this Ollama release cannot run llama3.2-vision, or None when it can (or is unknown)."""
     parsed = parse_version(version)
@@ -145,6 +153,34 @@ def mllama_version_warning(version: str) -> str | None:
             "\"unknown model architecture: 'mllama'\"; run ollama/ollama:0.24.0"
         )
     return None
+
+
+class TargetFailure(Exception):
+    """A pull, load or `/api/ps` read failed; the message is one line naming the server."""
+
+
+@dataclass(frozen=True)
+class PullProgress:
+    """One line of `/api/pull`'s streamed progress (reference §2.5); byte counts per layer."""
+
+    status: str
+    digest: str | None = None
+    total_bytes: int | None = None
+    completed_bytes: int | None = None
+
+
+def describe_failure(exc: BaseException, url: str, doing: str) -> str:
+    """One line for a failed pull/load/ps: what was being done, where, and the server's words."""
+    if isinstance(exc, ollama.ResponseError):
+        status = "" if exc.status_code < 0 else f" (HTTP {exc.status_code})"
+        return f"{doing} on {url} failed{status}: {exc.error}"
+    if isinstance(exc, httpx.ConnectError | ConnectionError):
+        return f"cannot connect to {url} ({doing})"
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return f"{url} stopped answering while {doing}"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return f"connection to {url} lost while {doing}: {exc or type(exc).__name__}"
+    return f"{doing} on {url} failed: {type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -216,6 +252,11 @@ class OllamaTarget:
                 return info
             info.model_present = True
             info.model_digest = entry.digest
+            info.model_size_bytes = int(entry.size) if entry.size is not None else None
+            if entry.details is not None:
+                info.model_family = entry.details.family
+                info.quantization = entry.details.quantization_level
+                info.parameter_size = entry.details.parameter_size
             shown = await self._client.show(model)
             info.capabilities = list(shown.capabilities or [])
         except httpx.ConnectError as exc:
@@ -233,7 +274,7 @@ class OllamaTarget:
         if (
             info.version
             and (why := mllama_version_warning(info.version))
-            and "llama3.2-vision" in model
+            and needs_mllama(model, info.model_family)
         ):
             info.warnings.append(why)
         if info.capabilities and "vision" not in info.capabilities:
@@ -241,6 +282,53 @@ class OllamaTarget:
                 f"model {model} does not list the vision capability: images may be ignored"
             )
         return info
+
+    async def placement(self) -> Placement:
+        """Where the model is loaded now, from `/api/ps`; `loaded=False` when it is not."""
+        try:
+            running = await self._client.ps()
+        except (Exception, TimeoutError) as exc:
+            raise TargetFailure(describe_failure(exc, self.spec.url, "reading /api/ps")) from exc
+        wanted = canonical_model(self.settings.model)
+        for entry in running.models:
+            if canonical_model(entry.model or entry.name or "") == wanted:
+                return Placement.of(
+                    int(entry.size or 0), int(entry.size_vram or 0), entry.context_length
+                )
+        return Placement(loaded=False)
+
+    async def load(self) -> None:
+        """Load the model with this run's options, as the warm-up would (a chat with no messages).
+
+        The same runner options as the run (num_ctx, target options such as num_gpu) mean the
+        run's first request finds it resident instead of reloading it elsewhere.
+        """
+        try:
+            async with asyncio.timeout(self.settings.timeout_s):
+                await self._client.chat(
+                    model=self.settings.model,
+                    messages=[],
+                    options=self.options,
+                    keep_alive=self.settings.keep_alive,
+                )
+        except (Exception, TimeoutError) as exc:
+            what = f"loading {self.settings.model}"
+            raise TargetFailure(describe_failure(exc, self.spec.url, what)) from exc
+
+    async def pull(self) -> AsyncIterator[PullProgress]:
+        """`/api/pull` with streamed progress; raises TargetFailure unless it ends in success."""
+        doing = f"pulling {self.settings.model}"
+        succeeded = False
+        try:
+            stream = await self._client.pull(self.settings.model, stream=True)
+            async for line in stream:
+                status = line.status or ""
+                succeeded = status == "success"
+                yield PullProgress(status, line.digest, line.total, line.completed)
+        except (Exception, TimeoutError) as exc:
+            raise TargetFailure(describe_failure(exc, self.spec.url, doing)) from exc
+        if not succeeded:
+            raise TargetFailure(f"{doing} on {self.spec.url}: the stream ended before success")
 
     async def chat(self, prompt: str, image: bytes, schema: dict[str, Any] | None) -> Exchange:
         """One streamed chat request with one image, timed by the client and by the server."""

@@ -22,3 +22,15 @@ def fake_ollama() -> Iterator[Callable[..., FakeOllama]]:
     yield make
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_host_monitoring(monitor_default: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep a developer's Docker engine or GPU out of runs that count run-file lines."""
+    monkeypatch.setenv("OBENCH_MONITOR", monitor_default)
+
+
+@pytest.fixture
+def monitor_default() -> str:
+    """Overridden by the tests that exercise utilisation sampling."""
+    return "0"

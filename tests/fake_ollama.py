@@ -16,12 +16,14 @@ official client raises for each is pinned down in tests/test_fake_ollama.py.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import random
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -116,6 +118,9 @@ class FakeConfig:
     pull_layers: list[int] = field(default_factory=lambda: list(DEFAULT_PULL_LAYERS))  # bytes
     pull_step_s: float = 0.0  # between pull progress lines
     pull_known: set[str] | None = None  # names the "registry" has; None: every name
+    pull_error: str = ""  # streamed as {"error": …} after pull_fail_after lines (e.g. disk full)
+    pull_reset: bool = False  # TCP reset after pull_fail_after lines: the connection is lost
+    pull_fail_after: int = 3  # progress lines sent before pull_error / pull_reset strikes
 
 
 @dataclass
@@ -192,6 +197,9 @@ def _unmarshal_error(value: Any, target: str) -> str:
 
 def _base64_error(text: str) -> int | None:
     """Offset Go's base64.StdEncoding reports for `text` (a port of decodeQuantum), or None."""
+    with suppress(ValueError):  # fast path: C-speed check of canonical padded base64
+        base64.b64decode(text, validate=True)
+        return None
     src, si = text.encode("utf-8", "surrogatepass"), 0
     while si < len(src):
         j = 0
@@ -438,7 +446,9 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if not self.fake._stopping.is_set():
+        # A client that hangs up with data unread (e.g. after an error line) resets the
+        # connection while the handler waits for its next request: normal, not worth a trace.
+        if not self.fake._stopping.is_set() and not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 
 
@@ -647,13 +657,19 @@ class _Handler(BaseHTTPRequestHandler):
         parts = _parse_name(name)
         if parts is None:
             raise _ErrorReply(400, "invalid model name")
-        last: Body = {}
-        for progress in self._pull_progress(parts):
+        config, last = self.fake.config, cast(Body, {})
+        for sent, progress in enumerate(self._pull_progress(parts)):
             if last:
-                self.fake._pause(self.fake.config.pull_step_s)
+                self.fake._pause(config.pull_step_s)
+            if sent == config.pull_fail_after and config.pull_reset:
+                return self._reset()
+            if sent == config.pull_fail_after and config.pull_error:
+                progress = {"error": config.pull_error}
             last = progress
             if body.get("stream") is not False:
                 self._line(progress)
+            if "error" in progress:
+                break
         if body.get("stream") is False:
             return self._json(500 if "error" in last else 200, last)
         self._end_stream()

@@ -31,9 +31,13 @@ def probe(url: str, **kwargs: object) -> TargetInfo:
     return asyncio.run(go())
 
 
-def chat(url: str, spec_options: str = "", schema: dict[str, object] | None = SCHEMA, **kwargs: object) -> Exchange:
+def chat(
+    url: str, spec_options: str = "", schema: dict[str, object] | None = SCHEMA, **kwargs: object
+) -> Exchange:
     async def go() -> Exchange:
-        async with OllamaTarget(parse_target(f"t={url}{spec_options}"), settings(**kwargs)) as target:
+        async with OllamaTarget(
+            parse_target(f"t={url}{spec_options}"), settings(**kwargs)
+        ) as target:
             return await target.chat("Describe the image as JSON.", IMAGE, schema)
 
     return asyncio.run(go())
@@ -89,7 +93,13 @@ def test_request_carries_the_run_settings(fake_ollama: Make) -> None:
     assert (method, path) == ("POST", "/api/chat")
     assert body is not None
     assert body["stream"] is True and body["format"] == SCHEMA and body["keep_alive"] == "10m"
-    assert body["options"] == {"temperature": 0.0, "seed": 7, "num_ctx": 2048, "num_predict": 1024, "num_gpu": 0}
+    assert body["options"] == {
+        "temperature": 0.0,
+        "seed": 7,
+        "num_ctx": 2048,
+        "num_predict": 1024,
+        "num_gpu": 0,
+    }
     (message,) = body["messages"]
     assert base64.b64decode(message["images"][0]) == IMAGE and len(message["images"]) == 1
 
@@ -108,7 +118,9 @@ def test_timings_match_injected_delays(fake_ollama: Make) -> None:
     warm = chat(server.url)
     assert cold.reply == warm.reply == reply
     assert cold.timing.cold and not warm.timing.cold
-    assert cold.timing.server and cold.timing.server.load_duration_ns == pytest.approx(0.3e9, rel=0.05)
+    assert cold.timing.server and cold.timing.server.load_duration_ns == pytest.approx(
+        0.3e9, rel=0.05
+    )
     s = warm.timing.server
     assert s is not None and s.eval_count and s.done_reason == "stop"
     tokens = s.eval_count
@@ -134,7 +146,9 @@ def test_timings_match_injected_delays(fake_ollama: Make) -> None:
         ("hang", "timeout", False),
     ],
 )
-def test_each_fault_is_a_typed_error(fake_ollama: Make, fault: str, kind: str, partial: bool | None) -> None:
+def test_each_fault_is_a_typed_error(
+    fake_ollama: Make, fault: str, kind: str, partial: bool | None
+) -> None:
     server = fake_ollama(reply='{"a": "' + "x" * 60 + '"}')
     server.inject(fault)
     exchange = chat(server.url, timeout_s=1.0)
