@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
 import shutil
 import socket
 import subprocess
@@ -182,7 +183,10 @@ def _docker_api() -> tuple[DockerApi | None, str | None, str | None]:
         try:
             client = docker.from_env(timeout=DOCKER_TIMEOUT_S)
         except docker.errors.DockerException as exc:
-            failure = f"no Docker engine answers ({_short(exc)})"
+            where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            failure = f"no Docker engine answers at {where}"
+            if "No such file" not in str(exc):  # a missing socket says all; other causes don't
+                failure += f" ({_short(exc)})"
         if failure is not None:
             gc.collect()
             return None, None, failure
