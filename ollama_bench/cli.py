@@ -18,6 +18,7 @@ from ollama_bench import __version__, stack
 from ollama_bench import doctor as doctor_checks
 from ollama_bench.bench import Outcome, VisionJob, run_vision
 from ollama_bench.cnn import cli as cnn_cli
+from ollama_bench.console import err_console, fail, show
 from ollama_bench.errors import ObenchError
 from ollama_bench.models import RequestSettings, TargetSpec
 from ollama_bench.ops_reports import (
@@ -29,10 +30,10 @@ from ollama_bench.ops_reports import (
     render_diagnosis,
 )
 from ollama_bench.pulling import PullOutcome, pull_all
-from ollama_bench.reports import ProgressReporter, as_json, print_probe, progress_bar, render
+from ollama_bench.reports import ProgressReporter, print_probe, progress_bar, render
 from ollama_bench.scenarios import builtin_names, load_scenario
 from ollama_bench.store import read_vision_run
-from ollama_bench.summary import RunSummary, summarise
+from ollama_bench.summary import summarise
 from ollama_bench.targets import DEFAULT_TARGETS, parse_targets
 
 EXIT_CODES = (
@@ -92,7 +93,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(cnn_cli.app, name="cnn")  # imports without torch; says how to install it
-err_console = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -108,15 +108,6 @@ def root(
     ] = False,
 ) -> None:
     """Benchmark vision language models served by Ollama."""
-
-
-def fail(exc: ObenchError, debug: bool) -> typer.Exit:
-    """One line (and a hint) instead of a traceback; the traceback only with --debug."""
-    if debug:
-        err_console.print_exception()
-    hint = f" — {exc.hint}" if exc.hint else ""
-    err_console.print(f"[red]error:[/red] {exc.message}{hint}", highlight=False, soft_wrap=True)
-    return typer.Exit(exc.exit_code)
 
 
 @app.command(epilog=EXIT_CODES)
@@ -272,16 +263,9 @@ def vision(
         err_console.print(
             f"[yellow]interrupted:[/yellow] finished requests are in {outcome.run_file}"
         )
-        _show(outcome.summary, json_output)
+        show(outcome.summary, json_output, render)
         raise typer.Exit(130) from None
-    _show(summary, json_output)
-
-
-def _show(summary: RunSummary, json_output: bool) -> None:
-    if json_output:
-        print(as_json(summary))
-    else:
-        render(summary, Console())
+    show(summary, json_output, render)
 
 
 @app.command(epilog="Exit codes: 0 shown; 2 the file cannot be read.")
@@ -304,7 +288,7 @@ def report(
         placements=run.footer.placements if run.footer else [],
         utilisation=run.utilisation,
     )
-    _show(summary, json_output)
+    show(summary, json_output, render)
 
 
 @app.command(epilog=UP_EXIT)

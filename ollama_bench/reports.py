@@ -5,7 +5,6 @@ Nothing here measures or computes a statistic; it formats a RunSummary (summary.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -180,10 +179,6 @@ def render(summary: RunSummary, console: Console) -> None:
         hint = f" [dim]({w.hint})[/dim]" if w.hint else ""
         console.print(f"[yellow]warning[/yellow] {where}{w.message}{hint}")
     console.print(f"run file: {summary.run_file}")
-
-
-def as_json(summary: RunSummary) -> str:
-    return json.dumps(summary.model_dump(mode="json"), indent=2)
 
 
 def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:

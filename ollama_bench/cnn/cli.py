@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from ollama_bench.cnn import guard
+from ollama_bench.console import err_console, fail, show
 from ollama_bench.errors import ObenchError, UsageError
 
 EXIT_CODES = (
@@ -30,7 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True)
 
 
 @app.callback()
@@ -47,16 +46,6 @@ JsonOption = Annotated[
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 DebugOption = Annotated[bool, typer.Option(help="Show tracebacks.")]
-
-
-def _fail(exc: ObenchError, debug: bool) -> typer.Exit:
-    """One line (and a hint) instead of a traceback; the traceback only with --debug."""
-    if debug:
-        err_console.print_exception()
-    err_console.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
-    if exc.hint:
-        err_console.print(f"  {escape(exc.hint)}", highlight=False, soft_wrap=True)
-    return typer.Exit(exc.exit_code)
 
 
 def int_list(text: str, flag: str, *, minimum: int = 1) -> tuple[int, ...]:
@@ -154,13 +143,10 @@ def infer(
             for path in dashboard(outcome.summary, outcome.samples, plot):
                 err_console.print(f"plot: {path}")
     except ObenchError as exc:
-        raise _fail(exc, debug) from None
-    from ollama_bench.cnn.report import as_json, render_infer
+        raise fail(exc, debug) from None
+    from ollama_bench.cnn.report import render_infer
 
-    if json_output:
-        print(as_json(outcome.summary))
-    else:
-        render_infer(outcome.summary, Console())
+    show(outcome.summary, json_output, render_infer)
     raise typer.Exit(130 if outcome.summary.interrupted else 0)
 
 
@@ -223,13 +209,10 @@ def parallel(
             quiet=quiet,
         )
     except ObenchError as exc:
-        raise _fail(exc, debug) from None
-    from ollama_bench.cnn.report import as_json, render_parallel
+        raise fail(exc, debug) from None
+    from ollama_bench.cnn.report import render_parallel
 
-    if json_output:
-        print(as_json(summary))
-    else:
-        render_parallel(summary, Console())
+    show(summary, json_output, render_parallel)
     raise typer.Exit(130 if summary.interrupted else 0)
 
 
@@ -305,11 +288,8 @@ def train(
             quiet=quiet,
         )
     except ObenchError as exc:
-        raise _fail(exc, debug) from None
-    from ollama_bench.cnn.report import as_json, render_train
+        raise fail(exc, debug) from None
+    from ollama_bench.cnn.report import render_train
 
-    if json_output:
-        print(as_json(summary))
-    else:
-        render_train(summary, Console())
+    show(summary, json_output, render_train)
     raise typer.Exit(130 if summary.interrupted else 0)

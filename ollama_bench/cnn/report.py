@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-from pydantic import BaseModel
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -13,10 +10,6 @@ from ollama_bench.cnn.parallel_summary import ParallelSummary
 from ollama_bench.cnn.summary import InferSummary
 from ollama_bench.cnn.train_summary import TrainSummary
 from ollama_bench.reports import fmt_rate, fmt_seconds
-
-
-def as_json(summary: BaseModel) -> str:
-    return json.dumps(summary.model_dump(mode="json"), indent=2)
 
 
 def _share(value: float | None) -> str:
