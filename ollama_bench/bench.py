@@ -61,20 +61,15 @@ class Outcome:
 
 
 class _Recorder:
-    """Runner observer: each sample to the run file first, then to the caller's observer.
-
-    The runner numbers each call's steps from 0; `offset` carries the count across phases."""
+    """Runner observer: each sample to the run file first, then to the caller's observer."""
 
     def __init__(self, writer: RunWriter, outcome: Outcome, observer: Observer) -> None:
         self.writer, self.outcome, self.observer = writer, outcome, observer
-        self.offset = 0
 
     def started(self, step: Step) -> None:
         self.observer.started(step)
 
     def finished(self, sample: Sample) -> None:
-        if self.offset:
-            sample = sample.model_copy(update={"seq": sample.seq + self.offset})
         self.writer.append(sample)
         self.outcome.samples.append(sample)
         self.observer.finished(sample)
@@ -174,8 +169,14 @@ async def run_vision(
             await execute(warmup, targets, job.scenario, structured=structured, observer=recorder)
             outcome.placements += await read_placements(targets, usable, "warmup")
             on_placement(outcome.placements)
-            recorder.offset = len(warmup)
-            await execute(measured, targets, job.scenario, structured=structured, observer=recorder)
+            await execute(
+                measured,
+                targets,
+                job.scenario,
+                structured=structured,
+                observer=recorder,
+                first_seq=len(warmup),
+            )
             outcome.placements += await read_placements(targets, usable, "run")
             interrupted = False
         finally:

@@ -77,9 +77,10 @@ async def execute(
     *,
     structured: bool,
     observer: Observer,
+    first_seq: int = 0,
 ) -> None:
     schema = scenario.schema if structured else None
-    for seq, step in enumerate(steps):
+    for seq, step in enumerate(steps, start=first_seq):
         observer.started(step)
         started_at = datetime.now(UTC)
         exchange = await targets[step.target].chat(scenario.prompt, step.image.data, schema)

@@ -107,6 +107,7 @@ def test_two_servers_of_known_speed(fake_ollama: Make, tmp_path: Path) -> None:
     assert lines[0]["kind"] == "header" and lines[-1]["kind"] == "footer"
     assert len(lines) == 1 + 2 * (1 + 2 * 3) + 1
     assert [s["phase"] for s in samples[:2]] == ["warmup", "warmup"]
+    assert [s["seq"] for s in samples] == list(range(14))  # one sequence across phases
     assert all(s["timing"]["cold"] for s in samples[:2])  # the warm-ups paid the load
     assert not any(s["timing"]["cold"] for s in samples[2:])
     assert lines[-1]["samples"] == 14 and lines[-1]["interrupted"] is False
