@@ -80,6 +80,28 @@ def compose_command(
     raise DockerMissing(f"obench up/down need Docker Compose: {what}", WITHOUT_DOCKER)
 
 
+def require_engine(
+    which: Which = shutil.which,
+    run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
+) -> None:
+    """One line, early, when the Docker CLI is there but no engine answers it.
+
+    Compose would otherwise say it itself, at length (docker-compose 1.x prints a traceback).
+    """
+    docker = which("docker")
+    if docker is None:
+        return  # a standalone docker-compose says so in its own words; _diagnose reads them
+    result = run(
+        [docker, "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        lines = [line.strip() for line in (result.stderr or "").splitlines() if line.strip()]
+        why = lines[-1] if lines else f"docker version exited {result.returncode}"
+        raise DockerMissing(
+            f"no Docker engine answers: {why}", "start the Docker engine, or " + WITHOUT_DOCKER
+        )
+
+
 def default_variant(which: Which = shutil.which) -> Variant:
     """The GPU stack where NVIDIA's driver tools are installed, else the CPU-only one."""
     return "gpu" if which("nvidia-smi") else "cpu-only"
@@ -94,7 +116,8 @@ def compose_argv(command: Sequence[str], files: Sequence[Path], *args: str) -> l
 
 def _diagnose(tail: str) -> tuple[type[UsageError] | type[StackError], str]:
     lowered = tail.lower()
-    if "daemon" in lowered and ("connect" in lowered or "running" in lowered):
+    no_engine = "fetching server api version" in lowered  # docker-compose 1.x, no engine
+    if no_engine or ("daemon" in lowered and ("connect" in lowered or "running" in lowered)):
         return DockerMissing, "start the Docker engine, or " + WITHOUT_DOCKER
     if "nvidia" in lowered or "could not select device driver" in lowered:
         return StackError, (
@@ -167,7 +190,9 @@ def up(
 ) -> list[TargetInfo]:
     """Start the stack detached, then wait for its servers; returns what each one runs."""
     files = compose_files(file, variant)
-    run_compose(compose_argv(compose_command(), files, "up", "--detach"))
+    command = compose_command()
+    require_engine()
+    run_compose(compose_argv(command, files, "up", "--detach"))
     return asyncio.run(wait_ready(stack_targets(specs, variant), settings, timeout_s))
 
 
@@ -175,4 +200,6 @@ def down(*, file: Path | None, volumes: bool) -> None:
     """Stop and remove the stack's containers (and, with `volumes`, the downloaded models)."""
     files = compose_files(file, "gpu")
     args = ["--profile", "pull", "down", "--remove-orphans", *(["--volumes"] if volumes else [])]
-    run_compose(compose_argv(compose_command(), files, *args))
+    command = compose_command()
+    require_engine()
+    run_compose(compose_argv(command, files, *args))

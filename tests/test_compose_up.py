@@ -161,6 +161,33 @@ def test_an_engine_that_is_not_running_is_a_missing_docker(tools: Tools) -> None
     assert "start the Docker engine" in result.output
 
 
+def test_a_docker_cli_without_an_engine_stops_before_compose(tools: Tools) -> None:
+    tools.add(
+        "docker",
+        exit_code=1,
+        stderr="Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+        "Is the docker daemon running?",
+    )
+    result = run("up", "--cpu-only")
+    assert result.exit_code == 2
+    (line,) = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: no Docker engine answers: Cannot connect to the Docker daemon")
+    assert "ollama serve" in line
+    assert not any("up" in call for call in tools.calls())  # compose never ran
+
+
+def test_compose_1_without_an_engine_is_a_missing_docker(tools: Tools) -> None:
+    tools.add(
+        "docker-compose",
+        exit_code=1,
+        stderr="docker.errors.DockerException: Error while fetching server API version: "
+        "('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))",
+    )
+    result = run("up", "--cpu-only")
+    assert result.exit_code == 2
+    assert "start the Docker engine" in result.output
+
+
 def test_a_server_that_never_answers_fails_after_the_timeout(tools: Tools) -> None:
     tools.add("docker-compose")
     never = f"http://127.0.0.1:{closed_port()}"
