@@ -58,6 +58,9 @@ class TargetInfo(BaseModel):
     quantization: str | None = None  # details.quantization_level, e.g. "Q4_K_M"
     parameter_size: str | None = None  # details.parameter_size, e.g. "10.7B"
     capabilities: list[str] = Field(default_factory=list)
+    # /api/ps at probe time: where the model already sits, or loaded=False when it is not
+    # resident yet (the footer then has the readings taken after the warm-up and at the end)
+    placement: Placement | None = None
     error: str | None = None  # why the target cannot be used; None when it can
     warnings: list[str] = Field(default_factory=list)
 

@@ -230,7 +230,10 @@ def summarise(
     for info in header.targets:
         summary = summarise_target(info.name, info.url, by_target[info.name], field_names)
         summary.version, summary.usable = info.version, info.usable
-        summary.placement = chosen_placement(info.name, placements)
+        chosen = chosen_placement(info.name, placements)
+        if (chosen is None or not chosen.loaded) and info.placement is not None:
+            chosen = info.placement  # no reading during the run (no footer): the probe's
+        summary.placement = chosen
         summary.utilisation = summarise_utilisation(
             containers.get(info.name), by_target[info.name], utilisation
         )

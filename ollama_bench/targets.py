@@ -9,6 +9,7 @@ client lacks, through httpx. Failures never raise out of `chat`: they come back 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -259,6 +260,8 @@ class OllamaTarget:
                 info.parameter_size = entry.details.parameter_size
             shown = await self._client.show(model)
             info.capabilities = list(shown.capabilities or [])
+            with contextlib.suppress(TargetFailure):  # placement is a record, not a requirement
+                info.placement = await self.placement()
         except httpx.ConnectError as exc:
             info.error = f"cannot connect to {self.spec.url} ({exc})"
         except (httpx.TimeoutException, TimeoutError):

@@ -472,3 +472,43 @@ def test_missing_model_message_names_it(fake_ollama: Make, tmp_path: Path) -> No
     )
     assert result.exit_code == 3
     assert f"model llama3.2-vision:11b is not on {server.url}" in result.stderr
+
+
+def test_header_records_placement_and_report_falls_back_to_it(
+    fake_ollama: Make, tmp_path: Path
+) -> None:
+    images = make_images(tmp_path / "images")
+    server = fake_ollama(vram_fraction=0.0, reply=answer_from_labels(images))
+    warm = run_cli(
+        "--target",
+        f"cpu={server.url}",
+        "--images",
+        str(images),
+        "--runs",
+        "1",
+        "--out",
+        str(tmp_path / "first.jsonl"),
+        "--json",
+    )
+    assert warm.exit_code == 0, warm.output  # the model is resident from now on
+    out = tmp_path / "r.jsonl"
+    result = run_cli(
+        "--target",
+        f"cpu={server.url}",
+        "--images",
+        str(images),
+        "--runs",
+        "1",
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    (target,) = json.loads(lines[0])["targets"]
+    assert target["placement"]["loaded"] is True and target["placement"]["size_vram_bytes"] == 0
+    out.write_text("\n".join(lines[:-1]) + "\n")  # as if the process had died: no footer
+    again = CliRunner().invoke(app, ["report", str(out), "--json"])
+    assert again.exit_code == 0, again.output
+    (summary,) = json.loads(again.stdout)["targets"]
+    assert summary["placement"]["loaded"] is True and summary["placement"]["size_vram_bytes"] == 0

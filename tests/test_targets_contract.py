@@ -59,6 +59,17 @@ def test_probe_reports_version_digest_and_capabilities(fake_ollama: Make) -> Non
     assert info.warnings == []
 
 
+def test_probe_records_placement_once_the_model_is_resident(fake_ollama: Make) -> None:
+    server = fake_ollama(vram_fraction=0.5)
+    before = probe(server.url).placement
+    assert before is not None and before.loaded is False
+    chat(server.url)
+    after = probe(server.url).placement
+    assert after is not None and after.loaded
+    assert after.size_bytes == server.config.models[0].size
+    assert after.size_vram_bytes is not None and 0 < after.size_vram_bytes < after.size_bytes
+
+
 def test_probe_missing_model_names_model_url_and_fix(fake_ollama: Make) -> None:
     server = fake_ollama(models=[FakeModel(name="llava:latest")])
     info = probe(server.url)
