@@ -42,15 +42,21 @@ class ModelInfo(BaseModel):
     weights: str = "random, seeded (timing does not depend on weight values)"
 
 
-class InferHeader(BaseModel):
+class _Header(BaseModel):
+    """What every CNN run header starts with: which tool, when, on what torch and host."""
+
     kind: Literal["header"] = "header"
-    benchmark: Literal["cnn-infer"] = "cnn-infer"
     format_version: int = 1
     tool_version: str
     run_id: str
     started_at: datetime
-    model: ModelInfo
     torch_version: str
+    host: dict[str, Any]
+
+
+class InferHeader(_Header):
+    benchmark: Literal["cnn-infer"] = "cnn-infer"
+    model: ModelInfo
     devices: list[DeviceInfo]  # every device looked for, used or not
     used_devices: list[str]
     threads: list[int]  # intra-op thread counts swept on the CPU
@@ -60,7 +66,6 @@ class InferHeader(BaseModel):
     optimizations: list[str]  # asked for
     applied_optimizations: dict[str, list[str]]  # device → what it supports of them
     matmul: list[MatmulRate]
-    host: dict[str, Any]
 
 
 class InferSample(BaseModel):
@@ -77,15 +82,9 @@ class InferSample(BaseModel):
     latency_ns: int  # clock read after synchronising the device
 
 
-class ParallelHeader(BaseModel):
-    kind: Literal["header"] = "header"
+class ParallelHeader(_Header):
     benchmark: Literal["cnn-parallel"] = "cnn-parallel"
-    format_version: int = 1
-    tool_version: str
-    run_id: str
-    started_at: datetime
     model: ModelInfo
-    torch_version: str
     images: int  # N single images per arm
     largest_activation_bytes: int  # per image: the biggest layer output
     pool_workers: int
@@ -93,7 +92,6 @@ class ParallelHeader(BaseModel):
     optimizations: list[str]
     warmup: int
     repetitions: int
-    host: dict[str, Any]
 
 
 class ParallelSample(BaseModel):
@@ -110,13 +108,8 @@ class ParallelSample(BaseModel):
     wall_ns: int
 
 
-class TrainHeader(BaseModel):
-    kind: Literal["header"] = "header"
+class TrainHeader(_Header):
     benchmark: Literal["cnn-train"] = "cnn-train"
-    format_version: int = 1
-    tool_version: str
-    run_id: str
-    started_at: datetime
     model: str
     params: int
     dataset: str
@@ -131,8 +124,6 @@ class TrainHeader(BaseModel):
     workers: list[int]  # worker counts trained, in order
     device: str
     threads: dict[str, int]  # "<workers> worker(s)" → intra-op threads per worker
-    torch_version: str
-    host: dict[str, Any]
 
 
 class EpochSample(BaseModel):
