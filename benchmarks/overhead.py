@@ -34,10 +34,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fake_ollama import FakeConfig, FakeOllama  # noqa: E402
 
 from ollama_bench.models import RequestSettings, RunHeader  # noqa: E402
-from ollama_bench.runner import Step, execute  # noqa: E402
-from ollama_bench.scenarios import load_scenario  # noqa: E402
 from ollama_bench.store import RunWriter  # noqa: E402
-from ollama_bench.targets import OllamaTarget, parse_target  # noqa: E402
+from ollama_bench.targets.ollama import OllamaTarget  # noqa: E402
+from ollama_bench.targets.spec import parse_target  # noqa: E402
+from ollama_bench.vision.runner import Step, execute  # noqa: E402
+from ollama_bench.vision.scenarios import load_scenario  # noqa: E402
 
 REPLY = json.dumps(
     {

@@ -1,4 +1,4 @@
-"""A fake Docker Engine API on loopback, for the Docker SDK paths of ollama_bench/utilisation.py.
+"""A fake Docker Engine API on loopback, for the Docker SDK paths of ops/utilisation.py.
 
 No Docker engine runs on the build machines, so the real SDK (`docker.from_env()` with
 DOCKER_HOST=tcp://127.0.0.1:PORT) talks to this server: `GET /_ping`, `/version`, and, with or

@@ -17,8 +17,8 @@ import pytest
 from fake_ollama import FakeOllama
 from typer.testing import CliRunner, Result
 
-from ollama_bench import stack
 from ollama_bench.cli import app
+from ollama_bench.ops import stack
 
 Make = Callable[..., FakeOllama]
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,11 +27,11 @@ from fake_ollama import FakeOllama
 from PIL import Image
 from typer.testing import CliRunner
 
-from ollama_bench import utilisation
 from ollama_bench.cli import app
 from ollama_bench.models import UtilisationSample
-from ollama_bench.targets import parse_target
-from ollama_bench.utilisation import Monitor, find_container
+from ollama_bench.ops import utilisation
+from ollama_bench.ops.utilisation import Monitor, find_container
+from ollama_bench.targets.spec import parse_target
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
 Make = Callable[..., FakeOllama]

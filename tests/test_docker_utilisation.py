@@ -19,11 +19,10 @@ from fake_docker import FakeContainer, FakeDocker, FakeDockerConfig
 from fake_ollama import FakeOllama
 from typer.testing import CliRunner
 
-from ollama_bench import utilisation
 from ollama_bench.cli import app
 from ollama_bench.models import UtilisationSample
-from ollama_bench.targets import parse_target
-from ollama_bench.utilisation import (
+from ollama_bench.ops import utilisation
+from ollama_bench.ops.utilisation import (
     Monitor,
     cpu_pct,
     find_container,
@@ -32,6 +31,7 @@ from ollama_bench.utilisation import (
     parse_nvidia_csv,
     reading,
 )
+from ollama_bench.targets.spec import parse_target
 
 Make = Callable[..., FakeOllama]
 

@@ -17,7 +17,8 @@ from fake_ollama import FakeModel, FakeOllama
 from typer.testing import CliRunner, Result
 
 from ollama_bench.cli import app
-from ollama_bench.doctor import (
+from ollama_bench.models import Placement, RequestSettings, TargetInfo
+from ollama_bench.ops.doctor import (
     TargetCheck,
     diagnose,
     duplicate_findings,
@@ -25,8 +26,7 @@ from ollama_bench.doctor import (
     role_of,
     server_key,
 )
-from ollama_bench.models import Placement, RequestSettings, TargetInfo
-from ollama_bench.targets import parse_target
+from ollama_bench.targets.spec import parse_target
 
 Make = Callable[..., FakeOllama]
 GIB = 2**30

@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 from ollama_bench.cli import app
 from ollama_bench.models import Placement, PlacementReading, Sample, Timing
-from ollama_bench.summary import chosen_placement
+from ollama_bench.vision.summary import chosen_placement
 
 Make = Callable[..., FakeOllama]
 

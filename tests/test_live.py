@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from ollama_bench.cli import app
 from ollama_bench.models import RequestSettings
-from ollama_bench.scenarios import load_scenario
-from ollama_bench.targets import OllamaTarget, parse_target
+from ollama_bench.targets.ollama import OllamaTarget
+from ollama_bench.targets.spec import parse_target
+from ollama_bench.vision.scenarios import load_scenario
 
 LIVE_URL = os.environ.get("OBENCH_LIVE_URL", "")
 MODEL = os.environ.get("OBENCH_LIVE_MODEL", "llama3.2-vision")

@@ -20,9 +20,10 @@ from typer.testing import CliRunner, Result
 
 from ollama_bench.cli import app
 from ollama_bench.models import RequestSettings
-from ollama_bench.pulling import PullTally, failure_hint
-from ollama_bench.scenarios import load_scenario
-from ollama_bench.targets import OllamaTarget, PullProgress, TargetFailure, parse_target
+from ollama_bench.ops.pulling import PullTally, failure_hint
+from ollama_bench.targets.ollama import OllamaTarget, PullProgress, TargetFailure
+from ollama_bench.targets.spec import parse_target
+from ollama_bench.vision.scenarios import load_scenario
 
 Make = Callable[..., FakeOllama]
 LAYERS = [3_000_000, 269, 7_711, 473]

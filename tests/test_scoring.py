@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ollama_bench.scenarios.builtin import CCTV_SCORERS, PRODUCT_SCORERS, CctvReply, ProductReply
-from ollama_bench.scoring import (
+from ollama_bench.vision.scenarios.builtin import (
+    CCTV_SCORERS,
+    PRODUCT_SCORERS,
+    CctvReply,
+    ProductReply,
+)
+from ollama_bench.vision.scoring import (
     closeness,
     extract_json,
     generic_scorers,

@@ -1,4 +1,4 @@
-"""targets.py against the protocol-faithful test server: probe, timing, every fault kind."""
+"""targets/ollama.py against the protocol-faithful test server: probe, timing, every fault kind."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from fake_ollama import FakeModel, FakeOllama
 
 from ollama_bench.models import RequestSettings, TargetInfo
-from ollama_bench.targets import Exchange, OllamaTarget, parse_target
+from ollama_bench.targets.ollama import Exchange, OllamaTarget
+from ollama_bench.targets.spec import parse_target
 
 Make = Callable[..., FakeOllama]
 IMAGE = b"\x89PNG\r\n\x1a\n fake image bytes"

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ollama_bench.errors import UsageError
-from ollama_bench.targets import (
-    canonical_model,
-    mllama_version_warning,
-    normalise_url,
-    parse_target,
-    parse_targets,
-)
+from ollama_bench.targets.ollama import canonical_model, mllama_version_warning
+from ollama_bench.targets.spec import normalise_url, parse_target, parse_targets
 
 
 def test_named_target_with_options() -> None:

@@ -9,7 +9,7 @@ from rich.table import Table
 from ollama_bench.cnn.parallel_summary import ParallelSummary
 from ollama_bench.cnn.summary import InferSummary
 from ollama_bench.cnn.train_summary import TrainSummary
-from ollama_bench.reports import fmt_rate, fmt_seconds
+from ollama_bench.views.tables import fmt_rate, fmt_seconds
 
 
 def _share(value: float | None) -> str:

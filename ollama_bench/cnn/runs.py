@@ -36,9 +36,9 @@ from ollama_bench.cnn.records import (
 from ollama_bench.cnn.summary import InferSummary, summarise_infer
 from ollama_bench.cnn.train_summary import TrainSummary, summarise_train
 from ollama_bench.errors import UsageError
-from ollama_bench.host import host_info
-from ollama_bench.reports import progress_bar
+from ollama_bench.ops.host import host_info
 from ollama_bench.store import RunWriter, default_run_path
+from ollama_bench.views.tables import progress_bar
 
 
 def run_path(out: Path, label: str, started_at: datetime) -> Path:

@@ -17,7 +17,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ollama_bench.doctor import placement_findings, role_of
 from ollama_bench.models import (
     Placement,
     PlacementReading,
@@ -25,6 +24,7 @@ from ollama_bench.models import (
     Sample,
     UtilisationSample,
 )
+from ollama_bench.ops.doctor import placement_findings, role_of
 from ollama_bench.stats import MIN_N_FOR_P90, Summary, Verdict, speedup
 
 NS_PER_S = 1e9

@@ -22,10 +22,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ollama_bench.doctor import Diagnosis, Finding, TargetCheck, placement_findings
 from ollama_bench.models import PlacementReading, TargetInfo, TargetSpec
-from ollama_bench.pulling import PullOutcome, PullTally
-from ollama_bench.reports import fmt_bytes
+from ollama_bench.ops.doctor import Diagnosis, Finding, TargetCheck, placement_findings
+from ollama_bench.ops.pulling import PullOutcome, PullTally
+from ollama_bench.views.tables import fmt_bytes
 
 LOUD_CODES = frozenset({"gpu-on-cpu", "cpu-on-gpu", "gpu-partial"})
 _MARK = {"error": "[red]✗[/red]", "warning": "[yellow]![/yellow]", None: "[green]✓[/green]"}

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from ollama_bench.scenarios import Scenario, data_path, load_images, read_prompt
-from ollama_bench.scoring import (
+from ollama_bench.vision.scenarios import Scenario, data_path, load_images, read_prompt
+from ollama_bench.vision.scoring import (
     FieldScorer,
     closeness,
     in_language,

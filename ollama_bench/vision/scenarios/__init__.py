@@ -16,7 +16,7 @@ from typing import Any
 
 from ollama_bench.errors import UsageError
 from ollama_bench.models import FieldError, ImageInfo
-from ollama_bench.scoring import FieldScorer
+from ollama_bench.vision.scoring import FieldScorer
 
 #: Formats Ollama v0.24 decodes (JPEG, PNG, BMP, TIFF, WebP); GIF is not among them.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
@@ -24,7 +24,7 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".
 
 def data_path(name: str) -> Path:
     """A bundled data folder (`prompts`, `images`): inside the wheel, else the source tree."""
-    package = Path(__file__).resolve().parent.parent
+    package = Path(__file__).resolve().parents[2]
     for candidate in (package / "_data" / name, package.parent / name):
         if candidate.is_dir():
             return candidate
@@ -110,15 +110,15 @@ def read_prompt(path: Path) -> str:
 
 
 def builtin_names() -> list[str]:
-    from ollama_bench.scenarios.builtin import BUILTINS
+    from ollama_bench.vision.scenarios.builtin import BUILTINS
 
     return sorted(BUILTINS)
 
 
 def load_scenario(name_or_file: str, images_dir: Path | None = None) -> Scenario:
     """A built-in scenario by name, or a user scenario from a JSON file; `images_dir` overrides."""
-    from ollama_bench.scenarios.builtin import BUILTINS, load_builtin
-    from ollama_bench.scenarios.custom import load_custom
+    from ollama_bench.vision.scenarios.builtin import BUILTINS, load_builtin
+    from ollama_bench.vision.scenarios.custom import load_custom
 
     if name_or_file in BUILTINS:
         return load_builtin(name_or_file, images_dir)

@@ -1,6 +1,6 @@
 """Is each target what its name says? Reachable, right version, model present, loaded where.
 
-`examine` gathers the facts through targets.py (probe, `/api/ps`, optionally a load with the
+`examine` gathers the facts through targets/ollama.py (probe, `/api/ps`, optionally a load with the
 run's options); everything else is pure, so `obench vision` reuses `placement_findings` to warn
 when a target named "gpu" runs on the CPU — the usual way a GPU-versus-CPU comparison goes wrong.
 """
@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, computed_field
 
 from ollama_bench.models import Placement, RequestSettings, TargetInfo, TargetSpec
-from ollama_bench.targets import (
+from ollama_bench.targets.ollama import (
     OllamaTarget,
     TargetFailure,
     mllama_version_warning,

@@ -2,7 +2,7 @@
 
 The caller owns presentation (probe lines, progress, placement) through callbacks, and gets the
 summary even when Ctrl-C cuts the run short: it lands in `Outcome` before the interrupt
-propagates. Utilisation samples (utilisation.py) go to the run file as the run goes.
+propagates. Utilisation samples (ops/utilisation.py) go to the run file as the run goes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Literal
 
 from ollama_bench import __version__
 from ollama_bench.errors import NoTargetError
-from ollama_bench.host import host_info
 from ollama_bench.models import (
     Monitoring,
     Placement,
@@ -30,12 +29,13 @@ from ollama_bench.models import (
     TargetSpec,
     UtilisationSample,
 )
-from ollama_bench.runner import Observer, Step, execute, plan
-from ollama_bench.scenarios import Scenario
+from ollama_bench.ops.host import host_info
+from ollama_bench.ops.utilisation import Monitor
 from ollama_bench.store import RunWriter, default_run_path
-from ollama_bench.summary import RunSummary, summarise
-from ollama_bench.targets import OllamaTarget, TargetFailure
-from ollama_bench.utilisation import Monitor
+from ollama_bench.targets.ollama import OllamaTarget, TargetFailure
+from ollama_bench.vision.runner import Observer, Step, execute, plan
+from ollama_bench.vision.scenarios import Scenario
+from ollama_bench.vision.summary import RunSummary, summarise
 
 
 @dataclass

@@ -20,8 +20,8 @@ from rich.progress import (
 from rich.table import Table
 
 from ollama_bench.models import Sample, TargetInfo
-from ollama_bench.runner import Step
-from ollama_bench.summary import RunSummary, Stat, TargetSummary
+from ollama_bench.vision.runner import Step
+from ollama_bench.vision.summary import RunSummary, Stat, TargetSummary
 
 
 def fmt_seconds(value: float | None) -> str:

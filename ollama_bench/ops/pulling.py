@@ -13,9 +13,9 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
-from ollama_bench.doctor import server_key
 from ollama_bench.models import RequestSettings, TargetInfo, TargetSpec
-from ollama_bench.targets import OllamaTarget, PullProgress, TargetFailure
+from ollama_bench.ops.doctor import server_key
+from ollama_bench.targets.ollama import OllamaTarget, PullProgress, TargetFailure
 
 UNKNOWN_MODEL = "file does not exist"  # in "pull model manifest: file does not exist"
 NO_SPACE = "no space left on device"

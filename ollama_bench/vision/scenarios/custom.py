@@ -18,8 +18,8 @@ from typing import Any
 import jsonschema
 
 from ollama_bench.errors import UsageError
-from ollama_bench.scenarios import Scenario, load_images, read_prompt
-from ollama_bench.scoring import generic_scorers, validate_with_schema
+from ollama_bench.vision.scenarios import Scenario, load_images, read_prompt
+from ollama_bench.vision.scoring import generic_scorers, validate_with_schema
 
 
 def load_custom(path: Path, images_dir: Path | None = None) -> Scenario:

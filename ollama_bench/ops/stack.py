@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from ollama_bench.doctor import role_of
 from ollama_bench.errors import NoTargetError, UsageError
 from ollama_bench.models import RequestSettings, TargetInfo, TargetSpec
-from ollama_bench.targets import OllamaTarget
+from ollama_bench.ops.doctor import role_of
+from ollama_bench.targets.ollama import OllamaTarget
 
 PROJECT = "obench"  # -p on every call: the same stack whatever folder compose.yaml is in
 COMPOSE_FILE = "compose.yaml"
@@ -46,7 +46,7 @@ class StackError(NoTargetError):
 
 def bundled_compose_file() -> Path:
     """compose.yaml inside the wheel, else at the top of the source tree."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     for candidate in (package / "_data" / COMPOSE_FILE, package.parent / COMPOSE_FILE):
         if candidate.is_file():
             return candidate

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from ollama_bench.models import FieldError, Phase, Sample, Validation
-from ollama_bench.scenarios import ImageInput, Scenario
-from ollama_bench.scoring import extract_json, score_fields
-from ollama_bench.targets import Exchange, OllamaTarget
+from ollama_bench.targets.ollama import Exchange, OllamaTarget
+from ollama_bench.vision.scenarios import ImageInput, Scenario
+from ollama_bench.vision.scoring import extract_json, score_fields
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,16 @@
+"""Command line: argv → one call → rendered output and an exit code.
+
+Exit codes: 0 the run completed (failed requests are results), 1 a check found warnings
+(doctor), 2 usage or input error (or Docker missing for up/down), 3 no target usable,
+130 interrupted (partial results kept and shown). Each command's --help lists its own.
+"""
+
+from ollama_bench.cli import vision  # noqa: F401, I001  (each registers its commands on app,
+from ollama_bench.cli import ops  # noqa: F401   in the order --help lists them)
+from ollama_bench.cli.app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,69 @@
+"""The `obench` Typer app, the options its commands share, and exit codes for --help.
+
+Command modules (vision.py, ops.py) register themselves on `app`; cli/__init__.py imports them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ollama_bench import __version__
+from ollama_bench.cnn import cli as cnn_cli
+
+EXIT_CODES = (
+    "Exit codes: 0 the run completed (failed requests are counted, not fatal); "
+    "2 usage or input error; 3 no target usable (unreachable or model missing); "
+    "130 interrupted by Ctrl-C (finished requests are kept and summarised)."
+)
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target",
+        "-t",
+        metavar="NAME=URL",
+        envvar="OBENCH_TARGETS",
+        help="Ollama server, NAME=URL[,OPTION=VALUE...]; repeat for each. "
+        "Default: gpu=http://localhost:11434 and cpu=http://localhost:11435.",
+    ),
+]
+ModelOpt = Annotated[str, typer.Option(envvar="OBENCH_MODEL", help="Ollama model.")]
+FileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--file",
+        "-f",
+        envvar="OBENCH_COMPOSE_FILE",
+        help="Compose file to use instead of obench's compose.yaml.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+DebugOpt = Annotated[bool, typer.Option(help="Show tracebacks.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+app = typer.Typer(
+    help="Benchmark vision language models served by Ollama: speed, validity, accuracy. "
+    + EXIT_CODES
+    + " doctor exits 1 when it finds warnings; each command's --help lists its own codes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(cnn_cli.app, name="cnn")  # imports without torch; says how to install it
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"obench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Benchmark vision language models served by Ollama."""

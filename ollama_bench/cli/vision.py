@@ -1,0 +1,206 @@
+"""`obench vision` and `obench report`: run a vision benchmark, or summarise a stored one."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ollama_bench.cli.app import EXIT_CODES, app
+from ollama_bench.console import err_console, fail, show
+from ollama_bench.errors import ObenchError
+from ollama_bench.models import RequestSettings
+from ollama_bench.store import read_vision_run
+from ollama_bench.targets.spec import DEFAULT_TARGETS, parse_targets
+from ollama_bench.views.ops_tables import print_placements
+from ollama_bench.views.tables import ProgressReporter, print_probe, progress_bar, render
+from ollama_bench.vision.bench import Outcome, VisionJob, run_vision
+from ollama_bench.vision.scenarios import builtin_names, load_scenario
+from ollama_bench.vision.summary import summarise
+
+TARGET_HELP = "Ollama server to measure; repeat for each. See TARGETS above."
+
+
+@app.command(epilog=EXIT_CODES)
+def vision(
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario",
+            "-s",
+            envvar="OBENCH_SCENARIO",
+            help=f"Built-in scenario ({', '.join(builtin_names())}) or a scenario .json file.",
+        ),
+    ] = "cctv",
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target", "-t", metavar="NAME=URL", envvar="OBENCH_TARGETS", help=TARGET_HELP
+        ),
+    ] = None,
+    model: Annotated[
+        str, typer.Option(envvar="OBENCH_MODEL", help="Ollama model to benchmark.")
+    ] = "llama3.2-vision",
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="OBENCH_IMAGES",
+            help="Folder of your own images, with an optional labels.json "
+            "(file name → expected reply), instead of the bundled ones.",
+        ),
+    ] = None,
+    runs: Annotated[
+        int,
+        typer.Option(
+            min=1, envvar="OBENCH_RUNS", help="Measured repetitions per image per target."
+        ),
+    ] = 3,
+    warmup: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            envvar="OBENCH_WARMUP",
+            help="Warm-up requests per target: stored, left out of statistics.",
+        ),
+    ] = 1,
+    structured: Annotated[
+        bool,
+        typer.Option(
+            "--format/--no-format",
+            envvar="OBENCH_FORMAT",
+            help="Send the reply's JSON schema as Ollama's `format` "
+            "(structured outputs), or nothing.",
+        ),
+    ] = True,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            envvar="OBENCH_TIMEOUT",
+            help="Seconds one request may take in all; CPU servers need minutes.",
+        ),
+    ] = 600.0,
+    num_ctx: Annotated[
+        int,
+        typer.Option(
+            min=256,
+            envvar="OBENCH_NUM_CTX",
+            help="Context window sent to every target, so GPU and CPU servers run the same.",
+        ),
+    ] = 4096,
+    num_predict: Annotated[
+        int, typer.Option(min=1, envvar="OBENCH_NUM_PREDICT", help="Most tokens a reply may have.")
+    ] = 1024,
+    seed: Annotated[
+        int, typer.Option(envvar="OBENCH_SEED", help="Sampling seed (temperature is 0).")
+    ] = 42,
+    keep_alive: Annotated[
+        str,
+        typer.Option(
+            envvar="OBENCH_KEEP_ALIVE",
+            help="How long Ollama keeps the model loaded after each request (Go duration).",
+        ),
+    ] = "30m",
+    out: Annotated[
+        Path, typer.Option(envvar="OBENCH_OUT", help="Run file (.jsonl) or folder for it.")
+    ] = Path("obench-runs"),
+    pull: Annotated[
+        bool,
+        typer.Option(
+            "--pull", envvar="OBENCH_PULL", help="First pull the model on targets that lack it."
+        ),
+    ] = False,
+    monitor: Annotated[
+        bool,
+        typer.Option(
+            "--monitor/--no-monitor",
+            envvar="OBENCH_MONITOR",
+            help="Sample each target's container (CPU %, memory; Docker) and the GPUs "
+            "(nvidia-smi) about once a second during the run.",
+        ),
+    ] = True,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on stdout instead of tables.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    """Send the scenario's images to every target, time, validate and score each reply, and report.
+
+    TARGETS: each --target is NAME=URL, optionally followed by Ollama options for that target:
+    NAME=URL,KEY=VALUE,... For example `--target gpu=http://localhost:11434 --target
+    cpu=http://localhost:11434,num_gpu=0` lets one server play both roles (num_gpu=0 keeps every
+    layer on the CPU). The default is gpu=http://localhost:11434 and cpu=http://localhost:11435.
+    The speed-up is reported against the target named cpu, else the first.
+    """
+    settings = RequestSettings(
+        model=model,
+        seed=seed,
+        num_ctx=num_ctx,
+        num_predict=num_predict,
+        keep_alive=keep_alive,
+        timeout_s=timeout,
+        structured=structured,
+    )
+    outcome = Outcome()
+    try:
+        job = VisionJob(
+            scenario=load_scenario(scenario, images),
+            settings=settings,
+            targets=parse_targets(target or list(DEFAULT_TARGETS)),
+            warmup=warmup,
+            runs=runs,
+            out=out,
+            monitor=monitor,
+        )
+        if pull:
+            from ollama_bench.cli.ops import pull_targets  # registered after vision
+
+            pull_targets(job.targets, model, force=False, quiet=quiet)
+        with progress_bar(err_console, enabled=not quiet) as bar:
+            summary = asyncio.run(
+                run_vision(
+                    job,
+                    outcome,
+                    on_probe=lambda infos: print_probe(infos, err_console),
+                    observer=lambda total: ProgressReporter(bar, total),
+                    on_placement=lambda readings: print_placements(readings, err_console),
+                )
+            )
+    except ObenchError as exc:
+        raise fail(exc, debug) from None
+    except KeyboardInterrupt:
+        if outcome.summary is None:
+            err_console.print("interrupted before any request finished; nothing was recorded")
+            raise typer.Exit(130) from None
+        err_console.print(
+            f"[yellow]interrupted:[/yellow] finished requests are in {outcome.run_file}"
+        )
+        show(outcome.summary, json_output, render)
+        raise typer.Exit(130) from None
+    show(summary, json_output, render)
+
+
+@app.command(epilog="Exit codes: 0 shown; 2 the file cannot be read.")
+def report(
+    run_file: Annotated[Path, typer.Argument(help="A run file written by obench vision.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    """Summarise a stored run again, e.g. one that was interrupted or made elsewhere."""
+    try:
+        run = read_vision_run(run_file)
+    except ObenchError as exc:
+        raise fail(exc, debug) from None
+    interrupted = run.footer is None or run.footer.interrupted
+    summary = summarise(
+        run.header,
+        run.samples,
+        str(run_file),
+        interrupted=interrupted,
+        placements=run.footer.placements if run.footer else [],
+        utilisation=run.utilisation,
+    )
+    show(summary, json_output, render)

@@ -1,0 +1,1 @@
+"""Operating the servers: the compose stack, pulls, doctor, utilisation sampling, host facts."""

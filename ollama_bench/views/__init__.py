@@ -1,0 +1,1 @@
+"""What people and programs see: rich tables and progress for runs and for server operations."""

@@ -1,0 +1,1 @@
+"""Vision benchmarks: scenarios, the runner, scoring, the run itself and its summary."""
