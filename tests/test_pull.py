@@ -21,7 +21,8 @@ from typer.testing import CliRunner, Result
 from ollama_bench.cli import app
 from ollama_bench.models import RequestSettings
 from ollama_bench.ops.pulling import PullTally, failure_hint
-from ollama_bench.targets.ollama import OllamaTarget, PullProgress, TargetFailure
+from ollama_bench.targets.base import TargetFailure
+from ollama_bench.targets.ollama import OllamaTarget, PullProgress
 from ollama_bench.targets.spec import parse_target
 from ollama_bench.vision.scenarios import load_scenario
 

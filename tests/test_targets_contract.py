@@ -12,7 +12,8 @@ import pytest
 from fake_ollama import FakeModel, FakeOllama
 
 from ollama_bench.models import RequestSettings, TargetInfo
-from ollama_bench.targets.ollama import Exchange, OllamaTarget
+from ollama_bench.targets.base import Exchange
+from ollama_bench.targets.ollama import OllamaTarget
 from ollama_bench.targets.spec import parse_target
 
 Make = Callable[..., FakeOllama]

@@ -14,9 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, computed_field
 
 from ollama_bench.models import Placement, RequestSettings, TargetInfo, TargetSpec
+from ollama_bench.targets.base import TargetFailure
 from ollama_bench.targets.ollama import (
     OllamaTarget,
-    TargetFailure,
     mllama_version_warning,
     needs_mllama,
 )

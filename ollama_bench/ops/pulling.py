@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 from ollama_bench.models import RequestSettings, TargetInfo, TargetSpec
 from ollama_bench.ops.doctor import server_key
-from ollama_bench.targets.ollama import OllamaTarget, PullProgress, TargetFailure
+from ollama_bench.targets.base import TargetFailure
+from ollama_bench.targets.ollama import OllamaTarget, PullProgress
 
 UNKNOWN_MODEL = "file does not exist"  # in "pull model manifest: file does not exist"
 NO_SPACE = "no space left on device"

@@ -1,1 +1,18 @@
-"""The only code that speaks to model servers: target specs (spec.py) and Ollama (ollama.py)."""
+"""The only code that speaks to model servers.
+
+`base.py` is what the rest of obench sees (the `Target` protocol, `Exchange`, `TargetFailure`),
+`spec.py` parses `--target`, and each API has its module (`ollama.py`). `open_target` picks the
+module for a target.
+"""
+
+from __future__ import annotations
+
+from ollama_bench.models import RequestSettings, TargetSpec
+from ollama_bench.targets.base import Target
+
+
+def open_target(spec: TargetSpec, settings: RequestSettings) -> Target:
+    """The client for this target's API; use it as an async context manager."""
+    from ollama_bench.targets.ollama import OllamaTarget
+
+    return OllamaTarget(spec, settings)

@@ -29,6 +29,7 @@ from ollama_bench.models import (
     TargetSpec,
     Timing,
 )
+from ollama_bench.targets.base import Exchange, TargetFailure
 
 PROBE_TIMEOUT_S = 10.0
 
@@ -75,10 +76,6 @@ def mllama_version_warning(version: str) -> str | None:
     return None
 
 
-class TargetFailure(Exception):
-    """A pull, load or `/api/ps` read failed; the message is one line naming the server."""
-
-
 @dataclass(frozen=True)
 class PullProgress:
     """One line of `/api/pull`'s streamed progress (reference §2.5); byte counts per layer."""
@@ -101,15 +98,6 @@ def describe_failure(exc: BaseException, url: str, doing: str) -> str:
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
         return f"connection to {url} lost while {doing}: {exc or type(exc).__name__}"
     return f"{doing} on {url} failed: {type(exc).__name__}: {exc}"
-
-
-@dataclass
-class Exchange:
-    """What one request gave: the reply text (possibly partial), its timing, and any failure."""
-
-    reply: str
-    timing: Timing
-    error: RequestError | None
 
 
 def classify_error(exc: BaseException, timeout_s: float) -> RequestError:

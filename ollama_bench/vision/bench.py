@@ -32,7 +32,8 @@ from ollama_bench.models import (
 from ollama_bench.ops.host import host_info
 from ollama_bench.ops.utilisation import Monitor
 from ollama_bench.store import RunWriter, default_run_path
-from ollama_bench.targets.ollama import OllamaTarget, TargetFailure
+from ollama_bench.targets import open_target
+from ollama_bench.targets.base import Target, TargetFailure
 from ollama_bench.vision.runner import Observer, Step, execute, plan
 from ollama_bench.vision.scenarios import Scenario
 from ollama_bench.vision.summary import RunSummary, summarise
@@ -76,7 +77,7 @@ class _Recorder:
 
 
 async def read_placements(
-    targets: dict[str, OllamaTarget], names: list[str], after: Literal["warmup", "run"]
+    targets: dict[str, Target], names: list[str], after: Literal["warmup", "run"]
 ) -> list[PlacementReading]:
     """Where each target has the model loaded, from `/api/ps`.
 
@@ -131,7 +132,7 @@ async def run_vision(
     on_placement: Callable[[list[PlacementReading]], None] = lambda readings: None,
 ) -> RunSummary:
     """Raises NoTargetError (exit 3) when no target can be used; otherwise always summarises."""
-    targets = {spec.name: OllamaTarget(spec, job.settings) for spec in job.targets}
+    targets = {spec.name: open_target(spec, job.settings) for spec in job.targets}
     monitor = Monitor.disabled()
     try:
         infos = list(await asyncio.gather(*(t.probe() for t in targets.values())))

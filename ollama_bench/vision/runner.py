@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from ollama_bench.models import FieldError, Phase, Sample, Validation
-from ollama_bench.targets.ollama import Exchange, OllamaTarget
+from ollama_bench.targets.base import Exchange, Target
 from ollama_bench.vision.scenarios import ImageInput, Scenario
 from ollama_bench.vision.scoring import extract_json, score_fields
 
@@ -72,7 +72,7 @@ def judge(
 
 async def execute(
     steps: Sequence[Step],
-    targets: Mapping[str, OllamaTarget],
+    targets: Mapping[str, Target],
     scenario: Scenario,
     *,
     structured: bool,
