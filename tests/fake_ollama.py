@@ -5,8 +5,10 @@ server instead: a real HTTP/1.1 server on a real socket (127.0.0.1, ephemeral po
 thread. It reproduces what ../shared/reference/ollama-api.md documents (§1 conventions, §2
 endpoints, §3 images, §6 errors, §9 checklist): chunked NDJSON streams flushed per token, Go-style
 timestamps and JSON escaping, model-name resolution, nanosecond metrics *measured* around its own
-injected delays, cold loads and option-triggered reloads, one slot per loaded model, the exact
-error strings, and faults (error statuses, broken streams, resets, hangs) a client must survive.
+injected delays, cold loads and option-triggered reloads, a queue for each loaded model's slots
+(one, as for mllama, unless `num_parallel` says more), prompt tokens that grow with an image's
+pixels when asked (`image_patch_px`), the exact error strings, and faults (error statuses, broken
+streams, resets, hangs) a client must survive.
 The official ``ollama`` client is the independent peer that checks it (tests/test_fake_ollama.py).
 
 Faults (FakeOllama.inject) are taken by the next /api/chat or /api/generate requests that would
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
+import math
 import random
 import re
 import socket
@@ -33,6 +37,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import urlsplit
+
+from PIL import Image
 
 FAULTS = ("404", "500", "503", "midstream_error", "truncated", "no_done", "reset", "hang")
 RUNNER_STOPPED = (
@@ -111,10 +117,19 @@ class FakeConfig:
     load_s: float = 0.0  # cold load: first use, after an unload, after a runner-option change
     prompt_eval_s: float = 0.0  # before the first token (prompt and image processing)
     token_delay_s: float = 0.0  # before each generated token
+    stall_s: float = 0.0  # an extra pause before token number stall_at_token (0-based)
+    stall_at_token: int = -1  # -1: no stall
+    prompt_token_s: float = 0.0  # prompt eval time per prompt token, on top of prompt_eval_s
     jitter: float = 0.0  # relative, uniform, on every delay above and pull_step_s: 0.05 = ±5%
     seed: int = 0  # seeds the jitter
     reply: str | Callable[[Body], str] = '{"ok": true}'  # a callable gets the request body
     vram_fraction: float = 1.0  # size_vram / size in /api/ps; options.num_gpu 0 forces 0
+    # Requests a loaded model serves at once (OLLAMA_NUM_PARALLEL); the rest queue for a slot,
+    # inside total_duration. Real Ollama forces 1 for mllama; more stands in for other models.
+    num_parallel: int = 1
+    # 0: an image is one prompt token (mllama). N: ceil(width/N) × ceil(height/N) tokens, as
+    # patch encoders count them (Qwen2.5-VL: 28 px), so prompt tokens grow with the pixels.
+    image_patch_px: int = 0
     pull_layers: list[int] = field(default_factory=lambda: list(DEFAULT_PULL_LAYERS))  # bytes
     pull_step_s: float = 0.0  # between pull progress lines
     pull_known: set[str] | None = None  # names the "registry" has; None: every name
@@ -136,6 +151,35 @@ class _Runner:
 
 class _Stopped(Exception):
     """The server is stopping: abandon the request."""
+
+
+class _Slots:
+    """A loaded model's slots, handed out first come, first served, as the runner's semaphore
+    (Go's x/sync/semaphore.Weighted) does: a request never overtakes one queued before it."""
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._queue: deque[object] = deque()
+        self._changed = threading.Condition()
+
+    def acquire(self, stopping: threading.Event) -> None:
+        ticket = object()
+        with self._changed:
+            self._queue.append(ticket)
+            while not (self._free > 0 and self._queue[0] is ticket):
+                if stopping.is_set():
+                    self._queue.remove(ticket)
+                    self._changed.notify_all()
+                    raise _Stopped
+                self._changed.wait(0.05)
+            self._queue.popleft()
+            self._free -= 1
+            self._changed.notify_all()  # the next in line may find a slot free too
+
+    def release(self) -> None:
+        with self._changed:
+            self._free += 1
+            self._changed.notify_all()
 
 
 class _ErrorReply(Exception):
@@ -279,7 +323,7 @@ class FakeOllama:
         self._lock = threading.Lock()  # guards the state below and `requests`
         self._faults: deque[str] = deque()
         self._runners: dict[str, _Runner] = {}
-        self._slots: dict[str, threading.Lock] = {}
+        self._slots: dict[str, _Slots] = {}
         self._modified: dict[str, int] = {}
         self._rng = random.Random(self.config.seed)
         self._stopping = threading.Event()
@@ -380,14 +424,13 @@ class FakeOllama:
         with self._lock:
             return self._faults.popleft() if self._faults else None
 
-    def _slot(self, model: FakeModel) -> threading.Lock:
+    def _slot(self, model: FakeModel) -> _Slots:
         with self._lock:
-            return self._slots.setdefault(model.name.lower(), threading.Lock())
+            slots = max(1, self.config.num_parallel)
+            return self._slots.setdefault(model.name.lower(), _Slots(slots))
 
-    def _acquire(self, slot: threading.Lock) -> None:
-        while not slot.acquire(timeout=0.05):
-            if self._stopping.is_set():
-                raise _Stopped
+    def _acquire(self, slot: _Slots) -> None:
+        slot.acquire(self._stopping)
 
     def _load(self, model: FakeModel, options: Body, keep_alive_ns: int) -> None:
         """Make `model` resident with these runner options, paying load_s when (re)loading."""
@@ -770,7 +813,7 @@ class _Handler(BaseHTTPRequestHandler):
         options = _options(body)
         keep_alive_ns = DEFAULT_KEEP_ALIVE_NS if keep_alive is None else keep_alive
         slot = fake._slot(model)
-        fake._acquire(slot)  # one slot per model (mllama): concurrent requests queue here
+        fake._acquire(slot)  # num_parallel slots per model (mllama: 1): the rest queue here
         try:
             load_started = time.perf_counter_ns()
             fake._load(model, options, keep_alive_ns)
@@ -804,7 +847,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake, config = self.fake, self.fake.config
         stream = body.get("stream") is not False
         prompt_started = time.perf_counter_ns()
-        fake._pause(config.prompt_eval_s)
+        prompt_tokens = self._prompt_tokens(body)
+        fake._pause(config.prompt_eval_s + config.prompt_token_s * prompt_tokens)
         prompt_ns = time.perf_counter_ns() - prompt_started
         text = config.reply(body) if callable(config.reply) else config.reply
         tokens, done_reason = _TOKEN_RE.findall(text), "stop"
@@ -815,8 +859,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             tokens = tokens[: 2 if fault == "reset" else FAULT_AFTER_CHUNKS]
         eval_started, deadline = time.perf_counter_ns(), time.perf_counter()
-        for token in tokens:  # token i is due at a fixed time, so write overheads don't add up
-            deadline += fake._jittered(config.token_delay_s)
+        for index, token in enumerate(tokens):  # each token is due at a fixed time, so write
+            deadline += fake._jittered(config.token_delay_s)  # overheads don't add up
+            if index == config.stall_at_token:
+                deadline += config.stall_s
             fake._wait_until(deadline)
             if stream:
                 self._line(reply(token, False))
@@ -841,11 +887,11 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         final = reply("" if stream else content, True) | {"done_reason": done_reason}
         if kind == "generate" and not body.get("raw"):
-            final["context"] = [128006 + i for i in range(self._prompt_tokens(body) + len(tokens))]
+            final["context"] = [128006 + i for i in range(prompt_tokens + len(tokens))]
         metrics = {
             "total_duration": time.perf_counter_ns() - started_ns,
             "load_duration": load_ns,
-            "prompt_eval_count": self._prompt_tokens(body),
+            "prompt_eval_count": prompt_tokens,
             "prompt_eval_duration": prompt_ns,
             "eval_count": len(tokens),
             "eval_duration": eval_ns,
@@ -856,12 +902,24 @@ class _Handler(BaseHTTPRequestHandler):
             return self._end_stream()
         return self._json(200, final)
 
-    @staticmethod
-    def _prompt_tokens(body: Body) -> int:
-        """A plausible prompt size: words and marks, template overhead, one token per image."""
+    def _prompt_tokens(self, body: Body) -> int:
+        """A plausible prompt size: words and marks, template overhead, and the images' tokens."""
         messages = body.get("messages") or [{"content": body.get("prompt"), **body}]
         count = 10
         for message in messages:
             text = f"{message.get('system') or ''} {message.get('content') or ''}"
-            count += 4 + len(_WORD_RE.findall(text)) + len(message.get("images") or [])
+            count += 4 + len(_WORD_RE.findall(text))
+            count += sum(self._image_tokens(image) for image in message.get("images") or [])
         return count
+
+    def _image_tokens(self, image: str) -> int:
+        """One token (mllama), or one per image_patch_px square the image's pixels span."""
+        patch = self.fake.config.image_patch_px
+        if patch <= 0:
+            return 1
+        try:
+            with Image.open(io.BytesIO(base64.b64decode(image))) as decoded:
+                width, height = decoded.size  # the header only: nothing is decoded
+        except (ValueError, OSError):  # not an image the fake can read: count it as one
+            return 1
+        return math.ceil(width / patch) * math.ceil(height / patch)
