@@ -93,6 +93,10 @@ class Timing(BaseModel):
     latency_ns: int  # send → last byte of the reply
     ttft_ns: int | None = None  # send → first chunk with non-empty content
     server: ServerTimings | None = None  # None when the stream ended without a final chunk
+    # Client arrival of each chunk with content, delta-encoded in whole µs: [send → first
+    # chunk, then each gap to the next]; element 0 is TTFT, the rest are the inter-token gaps
+    # (ITL, see itl.py). None in runs recorded before it existed.
+    chunk_gaps_us: list[int] | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -235,19 +239,31 @@ class GpuReading(BaseModel):
     utilisation_pct: float | None
     memory_used_bytes: int | None
     memory_total_bytes: int | None
+    power_w: float | None = None  # power.draw: board power (recent drivers: a 1 s average)
+
+
+class RaplReading(BaseModel):
+    """One RAPL package zone's energy counter, as /sys/class/powercap gives it (µJ, wraps)."""
+
+    zone: str  # directory, e.g. "intel-rapl:0"
+    name: str  # its `name` file, e.g. "package-0"
+    energy_uj: int  # cumulative since an arbitrary start; back to 0 after max_energy_range_uj
+    max_energy_range_uj: int
 
 
 class UtilisationSample(BaseModel):
-    """A run file line: a container's CPU and memory (docker) or the host's GPUs (nvidia)."""
+    """A run file line: a container's CPU and memory (docker), the host's GPUs (nvidia), or the
+    host's CPU package energy counters (rapl)."""
 
     kind: Literal["utilisation"] = "utilisation"
-    source: Literal["docker", "nvidia"]
+    source: Literal["docker", "nvidia", "rapl"]
     at: datetime
     container: str | None = None  # docker: the container's name
     cpu_pct: float | None = None  # as `docker stats` shows it: 100 = one core busy
     memory_bytes: int | None = None  # usage less inactive file pages, as `docker stats` shows it
     memory_limit_bytes: int | None = None
     gpus: list[GpuReading] = Field(default_factory=list)
+    rapl: list[RaplReading] = Field(default_factory=list)
     error: str | None = None  # sampling from this source stopped here, and why
 
 
@@ -259,6 +275,8 @@ class Monitoring(BaseModel):
     containers: dict[str, str] = Field(default_factory=dict)  # target name → container name
     docker_note: str | None = None  # why some or all targets' containers are not sampled
     nvidia_note: str | None = None  # why GPUs are not sampled; None when they are
+    # why CPU package energy (RAPL) is not sampled; None when it is
+    rapl_note: str | None = "not looked for (run recorded before RAPL sampling existed)"
 
 
 class ImageInfo(BaseModel):

@@ -3,13 +3,15 @@
 A target's container is found on the local Docker engine (`docker.from_env()`, which honours
 DOCKER_HOST) by the port in its URL: a published port, or OLLAMA_HOST in a host-network
 container. Each container is read once a second in a background thread (one-shot stats, CPU %
-between consecutive readings as `docker stats` computes it); NVIDIA GPUs through `nvidia-smi`.
+between consecutive readings as `docker stats` computes it); NVIDIA GPUs (use, memory, power)
+through `nvidia-smi`; the CPU package energy counters (RAPL) for ops/energy.py.
 The Docker SDK is the optional `docker` extra: without it, an engine or a container,
 `Monitor.plan` says why once and the run goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import os
@@ -22,17 +24,25 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 from urllib.parse import urlsplit
 
-from ollama_bench.models import GpuReading, Monitoring, TargetSpec, UtilisationSample
+from ollama_bench.models import (
+    GpuReading,
+    Monitoring,
+    RaplReading,
+    TargetSpec,
+    UtilisationSample,
+)
+from ollama_bench.ops import energy
 
 INTERVAL_S = 1.0
 DOCKER_TIMEOUT_S = 5
 NVIDIA_TIMEOUT_S = 5.0
 NVIDIA_QUERY = (
     "nvidia-smi",
-    "--query-gpu=index,utilization.gpu,memory.used,memory.total",
+    "--query-gpu=index,utilization.gpu,memory.used,memory.total,power.draw",
     "--format=csv,noheader,nounits",
 )
 MIB = 2**20
@@ -211,15 +221,16 @@ def _number(text: str) -> float | None:
 
 
 def parse_nvidia_csv(text: str) -> list[GpuReading]:
-    """Lines of `index, utilization.gpu, memory.used, memory.total` (%, MiB, MiB).
+    """Lines of `index, utilization.gpu, memory.used, memory.total[, power.draw]` (%, MiB, MiB,
+    W); a GPU without power readings prints `[N/A]` or `[Not Supported]` there.
 
-    >>> parse_nvidia_csv("0, 35, 8123, 24564\\n1, [N/A], 0, 24564")[1].utilisation_pct is None
+    >>> parse_nvidia_csv("0, 35, 8123, 24564, 71.50\\n1, [N/A], 0, 24564, [N/A]")[1].power_w is None
     True
     """
     gpus = []
     for line in text.splitlines():
         parts = [p.strip() for p in line.split(",")]
-        if len(parts) != 4 or not parts[0].isdigit():
+        if len(parts) not in (4, 5) or not parts[0].isdigit():
             continue
         used, total = _number(parts[2]), _number(parts[3])
         gpus.append(
@@ -228,6 +239,7 @@ def parse_nvidia_csv(text: str) -> list[GpuReading]:
                 utilisation_pct=_number(parts[1]),
                 memory_used_bytes=None if used is None else int(used * MIB),
                 memory_total_bytes=None if total is None else int(total * MIB),
+                power_w=_number(parts[4]) if len(parts) == 5 else None,
             )
         )
     return gpus
@@ -266,9 +278,11 @@ class Monitor:
     api: DockerApi | None = None
     containers: dict[str, str] = field(default_factory=dict)  # container id → name
     nvidia: bool = False
+    rapl_zones: list[Path] = field(default_factory=list)  # RAPL package zones to read
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
+    _sink: Sink | None = None
 
     @classmethod
     def disabled(cls) -> Monitor:
@@ -305,11 +319,17 @@ class Monitor:
                 )
         monitoring.nvidia_note = _plan_nvidia(specs)
         monitor.nvidia = monitoring.nvidia_note is None
+        if any(is_local(s.url, None) for s in specs):
+            monitor.rapl_zones, monitoring.rapl_note = energy.plan_rapl(energy.POWERCAP_ROOT)
+        else:
+            monitoring.rapl_note = (
+                "no target is on this machine, so its CPU says nothing about them"
+            )
         return monitor
 
     @property
     def active(self) -> bool:
-        return bool(self.containers) or self.nvidia
+        return bool(self.containers) or self.nvidia or bool(self.rapl_zones)
 
     def start(self, sink: Sink) -> None:
         """One daemon thread per container and one for the GPUs, each ~every interval_s."""
@@ -319,15 +339,25 @@ class Monitor:
         ]
         if self.nvidia:
             jobs.append(functools.partial(self._sample_gpus, sink))
+        if self.rapl_zones:
+            jobs.append(functools.partial(self._sample_rapl, sink))
+        self._sink = sink
         for job in jobs:
             thread = threading.Thread(target=job, name="obench-utilisation", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop sampling; nothing reaches the sink after this returns, even from a late thread."""
+        """Stop sampling; nothing reaches the sink after this returns, even from a late thread.
+
+        The power sources get one last reading first, so that energy integration covers the
+        last request to its end rather than to the reading before it.
+        """
         with self._lock:
+            first = not self._stop.is_set()
             self._stop.set()
+        if first and self._sink is not None:
+            self._final_readings(self._sink)
         for thread in self._threads:
             thread.join(timeout=DOCKER_TIMEOUT_S + 1)
         if self.api is not None and not any(t.is_alive() for t in self._threads):
@@ -375,6 +405,26 @@ class Monitor:
             self._emit(sink, sample)
             self._pace(started)
 
+    def _final_readings(self, sink: Sink) -> None:
+        with self._lock:
+            if self.nvidia:
+                with contextlib.suppress(OSError, subprocess.SubprocessError):
+                    sink(_sample("nvidia", gpus=read_gpus()))
+            if self.rapl_zones:
+                with contextlib.suppress(OSError, ValueError):
+                    sink(_sample("rapl", rapl=energy.read_rapl(self.rapl_zones)))
+
+    def _sample_rapl(self, sink: Sink) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                readings = energy.read_rapl(self.rapl_zones)
+            except (OSError, ValueError) as exc:
+                self._emit(sink, _sample("rapl", error=f"reading RAPL stopped: {_short(exc)}"))
+                return
+            self._emit(sink, _sample("rapl", rapl=readings))
+            self._pace(started)
+
     def _sample_gpus(self, sink: Sink) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
@@ -388,13 +438,14 @@ class Monitor:
 
 
 def _sample(
-    source: Literal["docker", "nvidia"],
+    source: Literal["docker", "nvidia", "rapl"],
     *,
     container: str | None = None,
     cpu_pct: float | None = None,
     memory_bytes: int | None = None,
     memory_limit: int | None = None,
     gpus: list[GpuReading] | None = None,
+    rapl: list[RaplReading] | None = None,
     error: str | None = None,
 ) -> UtilisationSample:
     return UtilisationSample(
@@ -405,5 +456,6 @@ def _sample(
         memory_bytes=memory_bytes,
         memory_limit_bytes=memory_limit,
         gpus=gpus or [],
+        rapl=rapl or [],
         error=error,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ from ollama_bench.models import (
     TargetSpec,
     Timing,
 )
-from ollama_bench.targets.base import Exchange, TargetFailure
+from ollama_bench.targets.base import ChunkClock, Exchange, TargetFailure
 
 PROBE_TIMEOUT_S = 10.0
 
@@ -123,7 +122,10 @@ class OllamaTarget:
         self.spec = spec
         self.settings = settings
         timeout = httpx.Timeout(settings.timeout_s, connect=PROBE_TIMEOUT_S)
-        self._client = ollama.AsyncClient(host=spec.url, timeout=timeout)
+        # No pool cap: under load (obench load) a request waiting for a pooled connection would
+        # be timed as the server's latency; keep-alive for all so none pays a new connection.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        self._client = ollama.AsyncClient(host=spec.url, timeout=timeout, limits=limits)
         self._http = httpx.AsyncClient(base_url=spec.url, timeout=PROBE_TIMEOUT_S)
         self.options: dict[str, Any] = {
             "temperature": settings.temperature,
@@ -243,11 +245,10 @@ class OllamaTarget:
     async def chat(self, prompt: str, image: bytes, schema: dict[str, Any] | None) -> Exchange:
         """One streamed chat request with one image, timed by the client and by the server."""
         parts: list[str] = []
-        ttft_ns: int | None = None
         final: ollama.ChatResponse | None = None
         error: RequestError | None = None
         message = {"role": "user", "content": prompt, "images": [image]}
-        started = time.perf_counter_ns()
+        clock = ChunkClock()
         try:
             async with asyncio.timeout(self.settings.timeout_s):
                 stream = await self._client.chat(
@@ -260,8 +261,7 @@ class OllamaTarget:
                 )
                 async for chunk in stream:
                     if content := chunk.message.content:
-                        if ttft_ns is None:
-                            ttft_ns = time.perf_counter_ns() - started
+                        clock.arrived()
                         parts.append(content)
                     if chunk.done:
                         final = chunk
@@ -270,13 +270,18 @@ class OllamaTarget:
             TimeoutError,
         ) as exc:  # every failure becomes data; Ctrl-C still propagates
             error = classify_error(exc, self.settings.timeout_s)
-        latency_ns = time.perf_counter_ns() - started
+        latency_ns = clock.elapsed_ns()
         if error is None and final is None:
             error = RequestError(
                 kind="truncated", message="stream ended without a final done chunk"
             )
         server = _server_timings(final) if final is not None else None
-        timing = Timing(latency_ns=latency_ns, ttft_ns=ttft_ns, server=server)
+        timing = Timing(
+            latency_ns=latency_ns,
+            ttft_ns=clock.ttft_ns,
+            server=server,
+            chunk_gaps_us=clock.chunk_gaps_us(),
+        )
         return Exchange(reply="".join(parts), timing=timing, error=error)
 
 

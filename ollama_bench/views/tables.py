@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -84,6 +85,36 @@ def _cpu(t: TargetSummary) -> str:
     return fmt_pct_pair(u.cpu_pct_mean, u.cpu_pct_peak) + run
 
 
+def fmt_itl(t: TargetSummary) -> str:
+    """`p50 / p99` of the inter-chunk gaps, e.g. `4.1 ms / 9.8 ms`."""
+    return "–" if t.itl is None else f"{fmt_seconds(t.itl.p50_s)} / {fmt_seconds(t.itl.p99_s)}"
+
+
+def fmt_stalls(t: TargetSummary) -> str:
+    """Stalled gaps and the requests they hit: `2 in 1 request`, `0`, or `–`."""
+    itl = t.itl
+    if itl is None or itl.stalls is None:
+        return "–"
+    if not itl.stalls:
+        return "0"
+    plural = "" if itl.stalled_requests == 1 else "s"
+    return f"{itl.stalls} in {itl.stalled_requests} request{plural}"
+
+
+def fmt_energy(t: TargetSummary, per: str) -> str:
+    """Joules per completed request (with the sources measured) or per output token."""
+    e = t.energy
+    if e is None:
+        return "–"
+    if e.note:
+        return "too few readings"
+    if per == "token":
+        value = e.joules_per_output_token
+        return "–" if value is None else f"{value:.3g} J"
+    value = e.joules_per_request
+    return "–" if value is None else f"{value:.3g} J ({' + '.join(e.sources)})"
+
+
 def _spread(stat: Stat) -> str:
     if stat.mean is None:
         return "–"
@@ -117,6 +148,8 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
         ("cold load", [fmt_seconds(t.cold_load_s) for t in targets]),
         ("prompt tokens/s", [fmt_rate(t.prompt_tokens_per_s.median) for t in targets]),
         ("decode tokens/s", [fmt_rate(t.decode_tokens_per_s.median) for t in targets]),
+        ("ITL p50 / p99 (client)", [fmt_itl(t) for t in targets]),
+        ("stalls (gap > 10× median)", [fmt_stalls(t) for t in targets]),
         ("client − server gap", [fmt_seconds(t.gap_s.median) for t in targets]),
         ("placement (ollama ps)", [_placement(t) for t in targets]),
     ]
@@ -125,6 +158,11 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
             ("container CPU mean / peak", [_cpu(t) for t in targets]),
             ("container memory peak", [_memory(t) for t in targets]),
             ("GPU mean / peak (requests)", [_gpu(t) for t in targets]),
+        ]
+    if any(t.energy for t in targets):
+        rows += [
+            ("energy / request", [fmt_energy(t, "request") for t in targets]),
+            ("energy / output token", [fmt_energy(t, "token") for t in targets]),
         ]
     for name, cells in rows:
         table.add_row(name, *cells)
@@ -174,6 +212,8 @@ def render(summary: RunSummary, console: Console) -> None:
     ):
         if table is not None:
             console.print(table)
+    if summary.energy_note:
+        console.print(f"[dim]{escape(summary.energy_note)}[/dim]")
     for w in summary.warnings:
         where = f"{w.target}: " if w.target else ""
         hint = f" [dim]({w.hint})[/dim]" if w.hint else ""

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ollama_bench.itl import ItlSummary, summarise_itl
 from ollama_bench.models import (
     Placement,
     PlacementReading,
@@ -25,6 +26,7 @@ from ollama_bench.models import (
     UtilisationSample,
 )
 from ollama_bench.ops.doctor import placement_findings, role_of
+from ollama_bench.ops.energy import EnergySummary, energy_note, summarise_energy
 from ollama_bench.stats import MIN_N_FOR_P90, Summary, Verdict, speedup
 
 NS_PER_S = 1e9
@@ -77,10 +79,12 @@ class TargetSummary(BaseModel):
     decode_tokens_per_s: Stat
     prompt_tokens_per_s: Stat
     gap_s: Stat  # client latency − server total_duration
+    itl: ItlSummary | None = None  # gaps between streamed chunks (itl.py); None: < 2 chunks
     cold_load_s: float | None = None  # median load_duration of requests that paid a load
     accuracy: dict[str, float | None] = Field(default_factory=dict)  # "overall" and each field
     placement: Placement | None = None  # where the model ran: after the warm-up, else at the end
     utilisation: UtilisationSummary | None = None
+    energy: EnergySummary | None = None  # None: no power source was sampled (see energy_note)
 
 
 class Comparison(BaseModel):
@@ -107,6 +111,7 @@ class RunSummary(BaseModel):
     targets: list[TargetSummary]
     comparisons: list[Comparison]
     warnings: list[Warning]
+    energy_note: str | None = None  # why energy is not measurable here; None when it is
 
 
 def _seconds(values_ns: Sequence[int | None]) -> list[float]:
@@ -148,6 +153,7 @@ def summarise_target(
             [r for t in timings if (r := t.prompt_tokens_per_s) is not None]
         ),
         gap_s=Stat.of(_seconds([t.gap_ns for t in timings])),
+        itl=summarise_itl(timings),
         cold_load_s=statistics.median(_seconds(cold_loads)) if cold_loads else None,
         accuracy=accuracy,
     )
@@ -200,6 +206,18 @@ def summarise_utilisation(
     )
 
 
+def target_energy(
+    samples: Sequence[Sample], readings: Sequence[UtilisationSample]
+) -> EnergySummary | None:
+    """Energy over this target's measured requests (failed ones too: they drew power), per
+    completed request and per output token (ops/energy.py)."""
+    measured = [s for s in samples if s.phase == "measured"]
+    windows = [(start.timestamp(), end.timestamp()) for start, end in _windows(measured)]
+    done = [s.timing.server for s in measured if s.ok]
+    tokens = [s.eval_count for s in done if s is not None and s.eval_count is not None]
+    return summarise_energy(windows, len(done), sum(tokens) if tokens else None, readings)
+
+
 def chosen_placement(name: str, readings: Sequence[PlacementReading]) -> Placement | None:
     """The reading after the warm-up if the model was loaded then, else the one at the end."""
     mine = [r for r in readings if r.target == name]
@@ -237,6 +255,7 @@ def summarise(
         summary.utilisation = summarise_utilisation(
             containers.get(info.name), by_target[info.name], utilisation
         )
+        summary.energy = target_energy(by_target[info.name], utilisation)
         targets.append(summary)
     latencies = {
         name: [s.timing.latency_ns / NS_PER_S for s in group if s.ok and s.phase == "measured"]
@@ -260,6 +279,7 @@ def summarise(
         targets=targets,
         comparisons=comparisons,
         warnings=warnings,
+        energy_note=energy_note(header.monitoring),
     )
 
 
