@@ -6,7 +6,8 @@ Exit codes: 0 the run completed (failed requests are results), 1 a check found w
 """
 
 from ollama_bench.cli import vision  # noqa: F401, I001  (each registers its commands on app,
-from ollama_bench.cli import ops  # noqa: F401   in the order --help lists them)
+from ollama_bench.cli import load  # noqa: F401   in the order --help lists them)
+from ollama_bench.cli import ops  # noqa: F401
 from ollama_bench.cli.app import app
 
 __all__ = ["app", "main"]

@@ -185,12 +185,18 @@ def vision(
 
 @app.command(epilog="Exit codes: 0 shown; 2 the file cannot be read.")
 def report(
-    run_file: Annotated[Path, typer.Argument(help="A run file written by obench vision.")],
+    run_file: Annotated[
+        Path, typer.Argument(help="A run file written by obench vision or obench load.")
+    ],
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Summarise a stored run again, e.g. one that was interrupted or made elsewhere."""
+    from ollama_bench.cli.load import is_load_file, report_load  # registered after vision
+
     try:
+        if is_load_file(run_file):
+            return report_load(run_file, json_output)
         run = read_vision_run(run_file)
     except ObenchError as exc:
         raise fail(exc, debug) from None

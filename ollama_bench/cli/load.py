@@ -1,0 +1,239 @@
+"""`obench load`: closed-loop concurrency and open-loop request-rate sweeps, target by target."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ollama_bench.cli.app import DebugOpt, JsonOpt, ModelOpt, QuietOpt, TargetOpt, app
+from ollama_bench.console import err_console, fail, show
+from ollama_bench.errors import ObenchError, UsageError
+from ollama_bench.load.bench import LoadJob, LoadOutcome, run_load
+from ollama_bench.load.records import is_load_header, read_load_run
+from ollama_bench.load.schedule import plan_steps
+from ollama_bench.load.summary import summarise_load
+from ollama_bench.models import RequestSettings
+from ollama_bench.targets.spec import DEFAULT_TARGETS, parse_targets
+from ollama_bench.views.load_tables import LoadProgress, render_load
+from ollama_bench.views.tables import print_probe, progress_bar
+from ollama_bench.vision.scenarios import builtin_names, load_scenario
+
+LOAD_EXIT = (
+    "Exit codes: 0 the sweep completed (failed requests are counted, not fatal); 2 usage or "
+    "input error; 3 no target usable (unreachable or model missing); 130 interrupted by Ctrl-C "
+    "or SIGTERM (finished requests are kept and summarised)."
+)
+
+
+def is_load_file(path: Path) -> bool:
+    """Does this run file start with a load header? (False when it cannot be read: the vision
+    reader then says why.)"""
+    try:
+        with path.open(encoding="utf-8") as file:
+            return is_load_header(json.loads(file.readline()))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def report_load(path: Path, json_output: bool) -> None:
+    """`obench report` for a load run file, even one without a footer."""
+    run = read_load_run(path)
+    summary = summarise_load(
+        run.header,
+        run.samples,
+        str(path),
+        interrupted=run.footer is None or run.footer.interrupted,
+        utilisation=run.utilisation,
+        placements=run.footer.placements if run.footer else [],
+    )
+    show(summary, json_output, render_load)
+
+
+def parse_levels(text: str, flag: str, *, integer: bool) -> list[float]:
+    """`1,2,4` → [1.0, 2.0, 4.0]; every level positive (and whole for concurrency).
+
+    >>> parse_levels("0.5, 1,2", "--rate", integer=False)
+    [0.5, 1.0, 2.0]
+    """
+    levels = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            value = float(part)
+        except ValueError:
+            raise UsageError(f"{flag}: {part!r} is not a number", f"e.g. {flag} 1,2,4") from None
+        if not math.isfinite(value) or value <= 0 or (integer and value != int(value)):
+            kind = "a whole number above 0" if integer else "a number above 0"
+            raise UsageError(f"{flag}: {part!r} must be {kind}", f"e.g. {flag} 1,2,4")
+        levels.append(value)
+    return levels
+
+
+@app.command(epilog=LOAD_EXIT)
+def load(
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario",
+            "-s",
+            envvar="OBENCH_SCENARIO",
+            help=f"Built-in scenario ({', '.join(builtin_names())}) or a scenario .json file.",
+        ),
+    ] = "cctv",
+    target: TargetOpt = None,
+    model: ModelOpt = "llama3.2-vision",
+    images: Annotated[
+        Path | None,
+        typer.Option(envvar="OBENCH_IMAGES", help="Folder of your own images, sent in turn."),
+    ] = None,
+    concurrency: Annotated[
+        str | None,
+        typer.Option(
+            envvar="OBENCH_CONCURRENCY",
+            help="Closed-loop steps: requests kept in flight, each sent when one ends, e.g. "
+            "1,2,4,8. Default 1,2,4,8 when --rate is not given either.",
+        ),
+    ] = None,
+    rate: Annotated[
+        str | None,
+        typer.Option(
+            envvar="OBENCH_RATE",
+            help="Open-loop steps: mean requests/s of a seeded Poisson schedule, sent on time "
+            "whether or not earlier ones finished, e.g. 0.5,1,2.",
+        ),
+    ] = None,
+    requests: Annotated[
+        int,
+        typer.Option(min=1, envvar="OBENCH_REQUESTS", help="Most requests a step sends."),
+    ] = 32,
+    duration: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            envvar="OBENCH_DURATION",
+            help="Seconds after which a step sends no more requests (those in flight finish "
+            "or hit --timeout).",
+        ),
+    ] = 300.0,
+    slo_latency: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            envvar="OBENCH_SLO_LATENCY",
+            help="Latency objective in seconds: goodput counts the completed requests within it.",
+        ),
+    ] = None,
+    warmup: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            envvar="OBENCH_WARMUP",
+            help="Sequential warm-up requests per target before its first step (not counted).",
+        ),
+    ] = 1,
+    structured: Annotated[
+        bool,
+        typer.Option(
+            "--format/--no-format",
+            envvar="OBENCH_FORMAT",
+            help="Send the reply's JSON schema as Ollama's `format`, or nothing.",
+        ),
+    ] = True,
+    timeout: Annotated[
+        float,
+        typer.Option(min=0.1, envvar="OBENCH_TIMEOUT", help="Seconds one request may take in all."),
+    ] = 600.0,
+    num_ctx: Annotated[
+        int, typer.Option(min=256, envvar="OBENCH_NUM_CTX", help="Context window sent.")
+    ] = 4096,
+    num_predict: Annotated[
+        int, typer.Option(min=1, envvar="OBENCH_NUM_PREDICT", help="Most tokens a reply may have.")
+    ] = 1024,
+    seed: Annotated[
+        int,
+        typer.Option(
+            envvar="OBENCH_SEED",
+            help="Sampling seed, and the seed of the open-loop arrival schedules.",
+        ),
+    ] = 42,
+    keep_alive: Annotated[
+        str, typer.Option(envvar="OBENCH_KEEP_ALIVE", help="Ollama keep_alive (Go duration).")
+    ] = "30m",
+    out: Annotated[
+        Path, typer.Option(envvar="OBENCH_OUT", help="Run file (.jsonl) or folder for it.")
+    ] = Path("obench-runs"),
+    monitor: Annotated[
+        bool,
+        typer.Option(
+            "--monitor/--no-monitor",
+            envvar="OBENCH_MONITOR",
+            help="Sample containers, GPUs (with power) and CPU package energy during the run.",
+        ),
+    ] = True,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Load each target with concurrent requests or a request rate, one target after another.
+
+    For each target: --warmup sequential requests, then every step: closed-loop --concurrency
+    levels first, then open-loop --rate levels. A step ends after --requests requests or
+    --duration seconds. Reports throughput, latency and TTFT percentiles, queueing, goodput
+    under --slo-latency, ITL, energy, and where each target saturates (the knee).
+    """
+    outcome = LoadOutcome()
+    try:
+        closed = parse_levels(concurrency, "--concurrency", integer=True) if concurrency else []
+        rates = parse_levels(rate, "--rate", integer=False) if rate else []
+        if not closed and not rates:
+            closed = [1, 2, 4, 8]
+        settings = RequestSettings(
+            model=model,
+            seed=seed,
+            num_ctx=num_ctx,
+            num_predict=num_predict,
+            keep_alive=keep_alive,
+            timeout_s=timeout,
+            structured=structured,
+        )
+        job = LoadJob(
+            scenario=load_scenario(scenario, images),
+            settings=settings,
+            targets=parse_targets(target or list(DEFAULT_TARGETS)),
+            warmup=warmup,
+            steps=plan_steps(
+                [int(c) for c in closed],
+                rates,
+                max_requests=requests,
+                max_duration_s=duration,
+                seed=seed,
+            ),
+            out=out,
+            slo_latency_s=slo_latency,
+            monitor=monitor,
+        )
+        with progress_bar(err_console, enabled=not quiet) as bar:
+            summary = asyncio.run(
+                run_load(
+                    job,
+                    outcome,
+                    on_probe=lambda infos: print_probe(infos, err_console),
+                    observer=LoadProgress(bar),
+                )
+            )
+    except ObenchError as exc:
+        raise fail(exc, debug) from None
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        if outcome.summary is None:
+            err_console.print("interrupted before any request finished; nothing was recorded")
+            raise typer.Exit(130) from None
+        err_console.print(
+            f"[yellow]interrupted:[/yellow] finished requests are in {outcome.run_file}"
+        )
+        show(outcome.summary, json_output, render_load)
+        raise typer.Exit(130) from None
+    show(summary, json_output, render_load)

@@ -1,0 +1,237 @@
+"""One load sweep end to end: probe, header, each target's warm-up and steps in turn, footer,
+summary.
+
+Targets are loaded one after another, never together: a target's steps would otherwise compete
+with another's for the client and, on one machine, for the same CPU. Every request is on disk
+as it ends; Ctrl-C or SIGTERM ends the step in progress (its unfinished requests are dropped)
+and the summary of everything finished lands in `LoadOutcome` before the interrupt propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import signal
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from ollama_bench import __version__
+from ollama_bench.errors import NoTargetError
+from ollama_bench.load.engine import run_step, warm_up
+from ollama_bench.load.records import (
+    LoadFooter,
+    LoadHeader,
+    LoadSample,
+    StepDone,
+    StepSpec,
+)
+from ollama_bench.load.summary import LoadSummary, summarise_load
+from ollama_bench.models import (
+    Monitoring,
+    PlacementReading,
+    RequestSettings,
+    TargetInfo,
+    TargetSpec,
+    UtilisationSample,
+)
+from ollama_bench.ops.host import host_info
+from ollama_bench.ops.utilisation import Monitor
+from ollama_bench.store import RunWriter, default_run_path
+from ollama_bench.targets import open_target
+from ollama_bench.vision.bench import read_placements
+from ollama_bench.vision.scenarios import Scenario
+
+
+@dataclass
+class LoadJob:
+    scenario: Scenario
+    settings: RequestSettings
+    targets: list[TargetSpec]
+    warmup: int  # sequential requests per target before its first step
+    steps: list[StepSpec]
+    out: Path  # a .jsonl file, or a folder for a time-stamped one
+    slo_latency_s: float | None = None
+    monitor: bool = True
+
+
+@dataclass
+class LoadOutcome:
+    """Filled as the run goes, so an interrupted run still has its samples and summary."""
+
+    samples: list[LoadSample] = field(default_factory=list)
+    steps: list[StepDone] = field(default_factory=list)
+    placements: list[PlacementReading] = field(default_factory=list)
+    utilisation: list[UtilisationSample] = field(default_factory=list)
+    run_file: Path | None = None
+    summary: LoadSummary | None = None
+
+
+class LoadObserver(Protocol):
+    def step_started(self, target: str, step: StepSpec | None, requests: int) -> None: ...
+    def finished(self, sample: LoadSample) -> None: ...
+
+
+def _header(
+    job: LoadJob, infos: list[TargetInfo], started_at: datetime, monitoring: Monitoring
+) -> LoadHeader:
+    return LoadHeader(
+        tool_version=__version__,
+        run_id=uuid.uuid4().hex,
+        started_at=started_at,
+        scenario=job.scenario.name,
+        prompt_sha256=job.scenario.prompt_sha256,
+        schema_sent=job.scenario.schema if job.settings.structured else None,
+        settings=job.settings,
+        warmup=job.warmup,
+        steps=job.steps,
+        slo_latency_s=job.slo_latency_s,
+        targets=infos,
+        images=[image.info() for image in job.scenario.images],
+        host=host_info(),
+        labels=job.scenario.labels,
+        monitoring=monitoring if monitoring.enabled else None,
+    )
+
+
+@contextlib.contextmanager
+def _sigterm_cancels_current_task() -> Iterator[None]:
+    """SIGTERM ends the run as Ctrl-C does: the task is cancelled, `finally` blocks run."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    installed = False
+    if task is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+            installed = True
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def run_load(
+    job: LoadJob,
+    outcome: LoadOutcome,
+    *,
+    on_probe: Callable[[list[TargetInfo]], None],
+    observer: LoadObserver,
+) -> LoadSummary:
+    """Raises NoTargetError (exit 3) when no target can be used; otherwise always summarises."""
+    with _sigterm_cancels_current_task():
+        return await _run(job, outcome, on_probe=on_probe, observer=observer)
+
+
+async def _run(
+    job: LoadJob,
+    outcome: LoadOutcome,
+    *,
+    on_probe: Callable[[list[TargetInfo]], None],
+    observer: LoadObserver,
+) -> LoadSummary:
+    targets = {spec.name: open_target(spec, job.settings) for spec in job.targets}
+    monitor = Monitor.disabled()
+    try:
+        infos = list(await asyncio.gather(*(t.probe() for t in targets.values())))
+        on_probe(infos)
+        usable = [info.name for info in infos if info.usable]
+        if not usable:
+            raise NoTargetError(
+                "no target is usable: " + "; ".join(f"{i.name}: {i.error}" for i in infos),
+                "start Ollama (docker compose up -d), pull the model, or pass --target NAME=URL",
+            )
+        for image in job.scenario.images:
+            _ = image.data  # read every image now, not while a step's clock runs
+        if job.monitor:
+            usable_specs = [t.spec for name, t in targets.items() if name in usable]
+            monitor = await asyncio.to_thread(Monitor.plan, usable_specs)
+        started_at = datetime.now(UTC)
+        header = _header(job, infos, started_at, monitor.monitoring)
+        out = job.out
+        label = f"{job.scenario.name}-load"
+        path = out if out.suffix == ".jsonl" else default_run_path(out, label, started_at)
+        writer = RunWriter(path, header)
+        outcome.run_file = path
+        seq = itertools.count()
+        interrupted = True
+
+        def keep(sample: LoadSample) -> None:
+            writer.append(sample)
+            outcome.samples.append(sample)
+            observer.finished(sample)
+
+        def keep_utilisation(sample: UtilisationSample) -> None:
+            writer.append(sample)
+            outcome.utilisation.append(sample)
+
+        monitor.start(keep_utilisation)
+        try:
+            structured = job.settings.structured
+            for name in usable:
+                target, images = targets[name], job.scenario.images
+                if job.warmup:
+                    observer.step_started(name, None, job.warmup)
+                    await warm_up(
+                        name,
+                        target,
+                        job.scenario,
+                        images,
+                        job.warmup,
+                        structured=structured,
+                        sink=keep,
+                        next_seq=lambda: next(seq),
+                    )
+                outcome.placements += await read_placements(targets, [name], "warmup")
+                for step in job.steps:
+                    observer.step_started(name, step, step.max_requests)
+                    result = await run_step(
+                        name,
+                        target,
+                        job.scenario,
+                        images,
+                        step,
+                        structured=structured,
+                        sink=keep,
+                        next_seq=lambda: next(seq),
+                    )
+                    done = StepDone(
+                        target=name,
+                        step=step.index,
+                        started_at=result.started_at,
+                        elapsed_s=result.elapsed_s,
+                        sent=result.sent,
+                        stopped_by=result.stopped_by,
+                    )
+                    writer.append(done)
+                    outcome.steps.append(done)
+                outcome.placements += await read_placements(targets, [name], "run")
+            interrupted = False
+        finally:
+            monitor.stop()
+            finished_at = datetime.now(UTC)
+            writer.close(
+                LoadFooter(
+                    finished_at=finished_at,
+                    samples=len(outcome.samples),
+                    interrupted=interrupted,
+                    elapsed_s=(finished_at - started_at).total_seconds(),
+                    placements=outcome.placements,
+                )
+            )
+            outcome.summary = summarise_load(
+                header,
+                outcome.samples,
+                str(path),
+                interrupted=interrupted,
+                utilisation=outcome.utilisation,
+                placements=outcome.placements,
+            )
+        return outcome.summary
+    finally:
+        monitor.stop()
+        for target in targets.values():
+            await target.__aexit__(None, None, None)
