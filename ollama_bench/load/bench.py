@@ -22,7 +22,7 @@ from typing import Protocol
 
 from ollama_bench import __version__
 from ollama_bench.errors import NoTargetError
-from ollama_bench.load.engine import run_step, warm_up
+from ollama_bench.load.engine import TargetPool, run_step, warm_up
 from ollama_bench.load.records import (
     LoadFooter,
     LoadHeader,
@@ -114,6 +114,55 @@ def _sigterm_cancels_current_task() -> Iterator[None]:
             loop.remove_signal_handler(signal.SIGTERM)
 
 
+async def _load_target(
+    name: str,
+    pool: TargetPool,
+    job: LoadJob,
+    writer: RunWriter,
+    outcome: LoadOutcome,
+    observer: LoadObserver,
+    keep: Callable[[LoadSample], None],
+    seq: Iterator[int],
+) -> None:
+    """One target's warm-up, placement after it, and every step in order."""
+    structured, images = job.settings.structured, job.scenario.images
+    if job.warmup:
+        observer.step_started(name, None, job.warmup)
+        await warm_up(
+            name,
+            pool,
+            job.scenario,
+            images,
+            job.warmup,
+            structured=structured,
+            sink=keep,
+            next_seq=lambda: next(seq),
+        )
+    outcome.placements += await read_placements({name: pool.first}, [name], "warmup")
+    for step in job.steps:
+        observer.step_started(name, step, step.max_requests)
+        result = await run_step(
+            name,
+            pool,
+            job.scenario,
+            images,
+            step,
+            structured=structured,
+            sink=keep,
+            next_seq=lambda: next(seq),
+        )
+        done = StepDone(
+            target=name,
+            step=step.index,
+            started_at=result.started_at,
+            elapsed_s=result.elapsed_s,
+            sent=result.sent,
+            stopped_by=result.stopped_by,
+        )
+        writer.append(done)
+        outcome.steps.append(done)
+
+
 async def run_load(
     job: LoadJob,
     outcome: LoadOutcome,
@@ -170,44 +219,12 @@ async def _run(
 
         monitor.start(keep_utilisation)
         try:
-            structured = job.settings.structured
             for name in usable:
-                target, images = targets[name], job.scenario.images
-                if job.warmup:
-                    observer.step_started(name, None, job.warmup)
-                    await warm_up(
-                        name,
-                        target,
-                        job.scenario,
-                        images,
-                        job.warmup,
-                        structured=structured,
-                        sink=keep,
-                        next_seq=lambda: next(seq),
-                    )
-                outcome.placements += await read_placements(targets, [name], "warmup")
-                for step in job.steps:
-                    observer.step_started(name, step, step.max_requests)
-                    result = await run_step(
-                        name,
-                        target,
-                        job.scenario,
-                        images,
-                        step,
-                        structured=structured,
-                        sink=keep,
-                        next_seq=lambda: next(seq),
-                    )
-                    done = StepDone(
-                        target=name,
-                        step=step.index,
-                        started_at=result.started_at,
-                        elapsed_s=result.elapsed_s,
-                        sent=result.sent,
-                        stopped_by=result.stopped_by,
-                    )
-                    writer.append(done)
-                    outcome.steps.append(done)
+                pool = TargetPool(targets[name])
+                try:
+                    await _load_target(name, pool, job, writer, outcome, observer, keep, seq)
+                finally:
+                    await pool.close()
                 outcome.placements += await read_placements(targets, [name], "run")
             interrupted = False
         finally:

@@ -20,11 +20,54 @@ from typing import Literal
 from ollama_bench.load.records import LoadSample, StepSpec
 from ollama_bench.load.schedule import poisson_offsets_s
 from ollama_bench.models import Phase
+from ollama_bench.targets import open_target
 from ollama_bench.targets.base import Target
 from ollama_bench.vision.runner import judge
 from ollama_bench.vision.scenarios import ImageInput, Scenario
 
 Sink = Callable[[LoadSample], None]
+
+
+class TargetPool:
+    """Clients for one target, one per request in flight, each keeping its own connection.
+
+    One client shared by many concurrent requests spends its time in httpcore's pool
+    bookkeeping (each request event scans every connection: at 64 in flight the client managed
+    under half the requests/s it manages at 1), so every request in flight takes a client of its
+    own, opened through `open_target` and reused by the next request.
+    """
+
+    def __init__(self, first: Target) -> None:
+        self._free = [first]
+        self._all = [first]
+
+    @property
+    def first(self) -> Target:
+        """The caller's client, which probed the target."""
+        return self._all[0]
+
+    def take(self) -> Target:
+        if self._free:
+            return self._free.pop()
+        target = open_target(self._all[0].spec, self._all[0].settings)
+        self._all.append(target)
+        return target
+
+    def reserve(self, count: int) -> None:
+        """Have `count` clients ready, so none is opened once a step's clock runs."""
+        while len(self._all) < count:
+            self._free.append(open_target(self._all[0].spec, self._all[0].settings))
+            self._all.append(self._free[-1])
+
+    def give(self, target: Target) -> None:
+        self._free.append(target)
+
+    async def close(self) -> None:
+        """Close the clients opened here (the first one belongs to the caller)."""
+        for target in self._all[1:]:
+            await target.__aexit__(None, None, None)
+        del self._all[1:]
+        self._free = self._all[:1]
 
 
 @dataclass
@@ -41,7 +84,7 @@ class _Step:
     def __init__(
         self,
         name: str,
-        target: Target,
+        targets: TargetPool,
         scenario: Scenario,
         images: Sequence[ImageInput],
         *,
@@ -50,7 +93,7 @@ class _Step:
         sink: Sink,
         next_seq: Callable[[], int],
     ) -> None:
-        self.name, self.target, self.scenario, self.images = name, target, scenario, images
+        self.name, self.targets, self.scenario, self.images = name, targets, scenario, images
         self.step, self.sink, self.next_seq = step, sink, next_seq
         self.schema = scenario.schema if structured else None
         self.phase: Phase = "warmup" if step is None else "measured"
@@ -66,11 +109,13 @@ class _Step:
         self.in_flight += 1
         in_flight = self.in_flight
         started_at = datetime.now(UTC)
+        target = self.targets.take()
         sent_ns = time.perf_counter_ns() - self.t0_ns
         try:
-            exchange = await self.target.chat(self.scenario.prompt, image.data, self.schema)
+            exchange = await target.chat(self.scenario.prompt, image.data, self.schema)
         finally:
             self.in_flight -= 1
+            self.targets.give(target)
         validation, score = judge(self.scenario, exchange, self.scenario.labels.get(image.name))
         sample = LoadSample(
             seq=self.next_seq(),
@@ -134,7 +179,7 @@ async def open_loop(state: _Step, offsets_s: Sequence[float], max_requests: int)
 
 async def run_step(
     name: str,
-    target: Target,
+    targets: TargetPool,
     scenario: Scenario,
     images: Sequence[ImageInput],
     step: StepSpec,
@@ -144,9 +189,11 @@ async def run_step(
     next_seq: Callable[[], int],
 ) -> StepResult:
     """One measured step; returns when its last request has ended."""
+    if step.concurrency is not None:
+        targets.reserve(step.concurrency)
     state = _Step(
         name,
-        target,
+        targets,
         scenario,
         images,
         step=step,
@@ -164,7 +211,7 @@ async def run_step(
 
 async def warm_up(
     name: str,
-    target: Target,
+    targets: TargetPool,
     scenario: Scenario,
     images: Sequence[ImageInput],
     requests: int,
@@ -176,7 +223,7 @@ async def warm_up(
     """`requests` sequential requests (the first pays any model load), left out of statistics."""
     state = _Step(
         name,
-        target,
+        targets,
         scenario,
         images,
         step=None,

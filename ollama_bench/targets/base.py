@@ -7,9 +7,13 @@ failure comes back as data in `Exchange.error`, so a run goes on and loses nothi
 
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
+
+import httpx
 
 from ollama_bench.models import (
     Placement,
@@ -32,6 +36,16 @@ class Exchange:
     reply: str
     timing: Timing
     error: RequestError | None
+
+
+@functools.cache
+def shared_tls_context() -> ssl.SSLContext:
+    """The TLS context every HTTP client here uses: httpx's default, built once per process.
+
+    Building it loads the CA bundle (~40 ms); obench load opens a client per request in flight,
+    and doing that for each would stall the event loop while other requests are being timed.
+    """
+    return httpx.create_ssl_context()
 
 
 class ChunkClock:

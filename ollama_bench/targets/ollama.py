@@ -28,7 +28,7 @@ from ollama_bench.models import (
     TargetSpec,
     Timing,
 )
-from ollama_bench.targets.base import ChunkClock, Exchange, TargetFailure
+from ollama_bench.targets.base import ChunkClock, Exchange, TargetFailure, shared_tls_context
 
 PROBE_TIMEOUT_S = 10.0
 
@@ -125,8 +125,9 @@ class OllamaTarget:
         # No pool cap: under load (obench load) a request waiting for a pooled connection would
         # be timed as the server's latency; keep-alive for all so none pays a new connection.
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-        self._client = ollama.AsyncClient(host=spec.url, timeout=timeout, limits=limits)
-        self._http = httpx.AsyncClient(base_url=spec.url, timeout=PROBE_TIMEOUT_S)
+        tls = shared_tls_context()
+        self._client = ollama.AsyncClient(host=spec.url, timeout=timeout, limits=limits, verify=tls)
+        self._http = httpx.AsyncClient(base_url=spec.url, timeout=PROBE_TIMEOUT_S, verify=tls)
         self.options: dict[str, Any] = {
             "temperature": settings.temperature,
             "seed": settings.seed,
