@@ -283,6 +283,8 @@ class ImageInfo(BaseModel):
     name: str
     sha256: str
     size_bytes: int
+    side_px: int | None = None  # image-size sweep: this copy's longest side; None: as on disk
+    source: str | None = None  # image-size sweep: the image it was resized from
 
 
 class RunHeader(BaseModel):
@@ -304,6 +306,7 @@ class RunHeader(BaseModel):
     host: dict[str, Any]
     labels: dict[str, Any] = Field(default_factory=dict)  # image name → expected reply
     monitoring: Monitoring | None = None  # None: utilisation was not sampled (or older file)
+    image_sizes: list[int] | None = None  # --image-sizes: longest sides swept; None: no sweep
 
 
 class RunFooter(BaseModel):

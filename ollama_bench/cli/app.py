@@ -5,6 +5,7 @@ Command modules (vision.py, ops.py) register themselves on `app`; cli/__init__.p
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ import typer
 
 from ollama_bench import __version__
 from ollama_bench.cnn import cli as cnn_cli
+from ollama_bench.errors import UsageError
 
 EXIT_CODES = (
     "Exit codes: 0 the run completed (failed requests are counted, not fatal); "
@@ -52,6 +54,30 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(cnn_cli.app, name="cnn")  # imports without torch; says how to install it
+
+
+def parse_levels(text: str, flag: str, *, integer: bool, example: str = "1,2,4") -> list[float]:
+    """A comma-separated list of positive numbers (whole ones where `integer`), for the sweep
+    flags (--concurrency, --rate, --image-sizes); a bad item is a one-line UsageError.
+
+    >>> parse_levels("0.5, 1,2", "--rate", integer=False)
+    [0.5, 1.0, 2.0]
+    """
+    levels = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            value = float(part)
+        except ValueError:
+            raise UsageError(
+                f"{flag}: {part!r} is not a number", f"e.g. {flag} {example}"
+            ) from None
+        if not math.isfinite(value) or value <= 0 or (integer and value != int(value)):
+            kind = "a whole number above 0" if integer else "a number above 0"
+            raise UsageError(f"{flag}: {part!r} must be {kind}", f"e.g. {flag} {example}")
+        levels.append(value)
+    if not levels:
+        raise UsageError(f"{flag} names no value", f"e.g. {flag} {example}")
+    return levels
 
 
 def _version(value: bool) -> None:

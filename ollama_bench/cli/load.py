@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ollama_bench.cli.app import DebugOpt, JsonOpt, ModelOpt, QuietOpt, TargetOpt, app
+from ollama_bench.cli.app import (
+    DebugOpt,
+    JsonOpt,
+    ModelOpt,
+    QuietOpt,
+    TargetOpt,
+    app,
+    parse_levels,
+)
 from ollama_bench.console import err_console, fail, show
-from ollama_bench.errors import ObenchError, UsageError
+from ollama_bench.errors import ObenchError
 from ollama_bench.load.bench import LoadJob, LoadOutcome, run_load
 from ollama_bench.load.records import is_load_header, read_load_run
 from ollama_bench.load.schedule import plan_steps
@@ -52,25 +59,6 @@ def report_load(path: Path, json_output: bool) -> None:
         placements=run.footer.placements if run.footer else [],
     )
     show(summary, json_output, render_load)
-
-
-def parse_levels(text: str, flag: str, *, integer: bool) -> list[float]:
-    """`1,2,4` → [1.0, 2.0, 4.0]; every level positive (and whole for concurrency).
-
-    >>> parse_levels("0.5, 1,2", "--rate", integer=False)
-    [0.5, 1.0, 2.0]
-    """
-    levels = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        try:
-            value = float(part)
-        except ValueError:
-            raise UsageError(f"{flag}: {part!r} is not a number", f"e.g. {flag} 1,2,4") from None
-        if not math.isfinite(value) or value <= 0 or (integer and value != int(value)):
-            kind = "a whole number above 0" if integer else "a number above 0"
-            raise UsageError(f"{flag}: {part!r} must be {kind}", f"e.g. {flag} 1,2,4")
-        levels.append(value)
-    return levels
 
 
 @app.command(epilog=LOAD_EXIT)

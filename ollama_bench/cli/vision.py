@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ollama_bench.cli.app import EXIT_CODES, app
+from ollama_bench.cli.app import EXIT_CODES, app, parse_levels
 from ollama_bench.console import err_console, fail, show
 from ollama_bench.errors import ObenchError
 from ollama_bench.models import RequestSettings
@@ -18,6 +18,7 @@ from ollama_bench.views.ops_tables import print_placements
 from ollama_bench.views.tables import ProgressReporter, print_probe, progress_bar, render
 from ollama_bench.vision.bench import Outcome, VisionJob, run_vision
 from ollama_bench.vision.scenarios import builtin_names, load_scenario
+from ollama_bench.vision.sizes import sized_scenario
 from ollama_bench.vision.summary import summarise
 
 TARGET_HELP = "Ollama server to measure; repeat for each. See TARGETS above."
@@ -117,10 +118,18 @@ def vision(
         typer.Option(
             "--monitor/--no-monitor",
             envvar="OBENCH_MONITOR",
-            help="Sample each target's container (CPU %, memory; Docker) and the GPUs "
-            "(nvidia-smi) about once a second during the run.",
+            help="Sample each target's container (CPU %, memory; Docker), the GPUs "
+            "(nvidia-smi, with power) and CPU package energy (RAPL) about once a second.",
         ),
     ] = True,
+    image_sizes: Annotated[
+        str | None,
+        typer.Option(
+            envvar="OBENCH_IMAGE_SIZES",
+            help="Image-size sweep: send copies of each image resized (Pillow, LANCZOS, aspect "
+            "kept) to each longest side in pixels, e.g. 448,672,896,1120, and report each size.",
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout instead of tables.")
     ] = False,
@@ -146,14 +155,26 @@ def vision(
     )
     outcome = Outcome()
     try:
+        sizes = (
+            [
+                int(s)
+                for s in parse_levels(
+                    image_sizes, "--image-sizes", integer=True, example="448,672,896,1120"
+                )
+            ]
+            if image_sizes
+            else None
+        )
+        chosen = load_scenario(scenario, images)
         job = VisionJob(
-            scenario=load_scenario(scenario, images),
+            scenario=sized_scenario(chosen, sizes) if sizes else chosen,
             settings=settings,
             targets=parse_targets(target or list(DEFAULT_TARGETS)),
             warmup=warmup,
             runs=runs,
             out=out,
             monitor=monitor,
+            image_sizes=sizes,
         )
         if pull:
             from ollama_bench.cli.ops import pull_targets  # registered after vision

@@ -199,6 +199,51 @@ def speedup_table(summary: RunSummary) -> Table | None:
     return table
 
 
+def size_tables(summary: RunSummary) -> list[Table]:
+    """The image-size sweep: each size and target, smallest size first; the speed-up per size."""
+    sweep = summary.sizes
+    if sweep is None:
+        return []
+    table = Table(title="By image size (longest side)", title_justify="left")
+    columns = ["size", "target", "image (median)", "requests (failed)", "latency median"]
+    columns += ["latency p90", "TTFT median", "prompt tokens", "accuracy"]
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("size", "target") else "right")
+    previous = None
+    for row in sweep.rows:
+        size = f"{row.side_px} px" if row.side_px != previous else ""
+        previous = row.side_px
+        tokens = "–" if row.prompt_tokens_median is None else f"{row.prompt_tokens_median:.0f}"
+        table.add_row(
+            size,
+            escape(row.target),
+            fmt_bytes(round(row.bytes_median)),
+            f"{row.requests} ({row.failed})",
+            fmt_seconds(row.latency_median_s),
+            fmt_seconds(row.latency_p90_s),
+            fmt_seconds(row.ttft_median_s),
+            tokens,
+            fmt_share(row.accuracy),
+        )
+    tables = [table]
+    if sweep.comparisons:
+        speed = Table(title="Speed-up by image size", title_justify="left")
+        for name in ("size", "target", "vs baseline", "speed-up", "95% CI", "verdict"):
+            speed.add_column(name, justify="right" if name in ("speed-up", "95% CI") else "left")
+        for c in sweep.comparisons:
+            ci = "–" if c.ci95 is None else f"{c.ci95[0]:.2f}× – {c.ci95[1]:.2f}×"
+            speed.add_row(
+                f"{c.side_px} px",
+                escape(c.target),
+                escape(c.baseline),
+                f"{c.speedup:.2f}×",
+                ci,
+                c.verdict,
+            )
+        tables.append(speed)
+    return tables
+
+
 def render(summary: RunSummary, console: Console) -> None:
     sent = "schema" if summary.structured else "none"
     title = f"[bold]{summary.scenario}[/bold] · {summary.model} · format {sent}"
@@ -209,6 +254,7 @@ def render(summary: RunSummary, console: Console) -> None:
         target_table(summary.targets),
         accuracy_table(summary.targets),
         speedup_table(summary),
+        *size_tables(summary),
     ):
         if table is not None:
             console.print(table)

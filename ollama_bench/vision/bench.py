@@ -48,6 +48,7 @@ class VisionJob:
     runs: int
     out: Path  # a .jsonl file, or a folder for a time-stamped one
     monitor: bool = True  # sample container CPU/memory and GPUs during the run
+    image_sizes: list[int] | None = None  # the scenario's images are resized copies (sizes.py)
 
 
 @dataclass
@@ -120,6 +121,7 @@ def _header(
         host=host_info(),
         labels=job.scenario.labels,
         monitoring=monitoring if monitoring.enabled else None,
+        image_sizes=job.image_sizes,
     )
 
 

@@ -28,6 +28,7 @@ from ollama_bench.models import (
 from ollama_bench.ops.doctor import placement_findings, role_of
 from ollama_bench.ops.energy import EnergySummary, energy_note, summarise_energy
 from ollama_bench.stats import MIN_N_FOR_P90, Summary, Verdict, speedup
+from ollama_bench.vision.sizes import SizeSweep, summarise_sizes
 
 NS_PER_S = 1e9
 MIN_N_FOR_CI = 3  # a bootstrap of fewer values per group says nothing
@@ -112,6 +113,7 @@ class RunSummary(BaseModel):
     comparisons: list[Comparison]
     warnings: list[Warning]
     energy_note: str | None = None  # why energy is not measurable here; None when it is
+    sizes: SizeSweep | None = None  # --image-sizes: per size and target; None without a sweep
 
 
 def _seconds(values_ns: Sequence[int | None]) -> list[float]:
@@ -280,6 +282,7 @@ def summarise(
         comparisons=comparisons,
         warnings=warnings,
         energy_note=energy_note(header.monitoring),
+        sizes=summarise_sizes(header, samples, baseline_name(timed) if timed else None),
     )
 
 

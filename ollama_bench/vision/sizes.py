@@ -1,0 +1,193 @@
+"""The image-size sweep: the scenario run on copies of each image resized to several longest
+sides, and what each size costs per target (pure, apart from resizing the copies).
+
+Each copy is named `<stem>@<side>px<suffix>`, keeps its original's label, and is recorded in the
+run header with its side, bytes and sha256. Copies of all sizes go into one run, interleaved
+like any images, so that drift falls on every size alike. The speed-up per size pairs each
+image with itself on the two targets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import PurePath
+
+from pydantic import BaseModel
+
+from ollama_bench.models import ImageInfo, RunHeader, Sample
+from ollama_bench.stats import Verdict, speedup
+from ollama_bench.vision.imaging import resize_longest_side
+from ollama_bench.vision.scenarios import ImageInput, Scenario
+
+NS_PER_S = 1e9
+MIN_N_FOR_CI = 3
+
+
+@dataclass(frozen=True)
+class SizedImage(ImageInput):
+    """A copy of `source` with its longest side at `side_px`, made in memory when first sent."""
+
+    source: str = ""
+    side_px: int = 0
+
+    @cached_property
+    def data(self) -> bytes:
+        return resize_longest_side(ImageInput(self.source, self.path).data, self.side_px)
+
+    def info(self) -> ImageInfo:
+        return ImageInfo(
+            name=self.name,
+            sha256=self.sha256,
+            size_bytes=len(self.data),
+            side_px=self.side_px,
+            source=self.source,
+        )
+
+
+def sized_name(name: str, side_px: int) -> str:
+    """`cctv_01.jpg` at 448 px → `cctv_01@448px.jpg`."""
+    path = PurePath(name)
+    return f"{path.stem}@{side_px}px{path.suffix}"
+
+
+def sized_scenario(scenario: Scenario, sizes: Sequence[int]) -> Scenario:
+    """The scenario with every image replaced by one copy per size, smallest size first."""
+    images: list[ImageInput] = [
+        SizedImage(
+            name=sized_name(image.name, side), path=image.path, source=image.name, side_px=side
+        )
+        for side in sorted(set(sizes))
+        for image in scenario.images
+    ]
+    labels = dict(scenario.labels)
+    for copy in images:
+        assert isinstance(copy, SizedImage)
+        if copy.source in scenario.labels:
+            labels[copy.name] = scenario.labels[copy.source]
+    return dataclasses.replace(scenario, images=images, labels=labels)
+
+
+class SizeRow(BaseModel):
+    """One target at one image size (measured requests)."""
+
+    side_px: int
+    target: str
+    requests: int
+    failed: int
+    bytes_median: float  # median over the images of their resized copy's size
+    latency_median_s: float | None
+    latency_p90_s: float | None
+    ttft_median_s: float | None
+    prompt_tokens_median: float | None  # the server's prompt_eval_count: grows with pixels
+    valid_rate: float | None
+    accuracy: float | None  # mean overall score of the replies with a label
+
+
+class SizeComparison(BaseModel):
+    side_px: int
+    target: str
+    baseline: str
+    speedup: float  # baseline median latency / target median latency at this size
+    ci95: tuple[float, float] | None
+    verdict: Verdict
+
+
+class SizeSweep(BaseModel):
+    sizes: list[int]
+    rows: list[SizeRow]  # ordered by size, then by target as the header lists them
+    comparisons: list[SizeComparison]
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _row(side: int, target: str, samples: Sequence[Sample], sizes_bytes: list[int]) -> SizeRow:
+    done = [s for s in samples if s.ok]
+    latencies = [s.timing.latency_ns / NS_PER_S for s in done]
+    ttfts = [s.timing.ttft_ns / NS_PER_S for s in done if s.timing.ttft_ns is not None]
+    prompts = [
+        float(s.timing.server.prompt_eval_count)
+        for s in done
+        if s.timing.server and s.timing.server.prompt_eval_count is not None
+    ]
+    validated = [s.validation for s in done if s.validation is not None]
+    scored = [s.score["overall"] for s in done if s.score and "overall" in s.score]
+    return SizeRow(
+        side_px=side,
+        target=target,
+        requests=len(samples),
+        failed=len(samples) - len(done),
+        bytes_median=statistics.median(sizes_bytes),
+        latency_median_s=_median(latencies),
+        latency_p90_s=statistics.quantiles(latencies, n=10, method="inclusive")[-1]
+        if len(latencies) > 1
+        else _median(latencies),
+        ttft_median_s=_median(ttfts),
+        prompt_tokens_median=_median(prompts),
+        valid_rate=sum(v.valid for v in validated) / len(validated) if validated else None,
+        accuracy=statistics.fmean(scored) if scored else None,
+    )
+
+
+def _compare(
+    side: int, target: str, base: str, by_image: dict[str, dict[str, list[float]]]
+) -> SizeComparison | None:
+    """Speed-up of `target` over `base` at one size, from the latencies of each image."""
+    base_s = [v for values in by_image[base].values() for v in values]
+    target_s = [v for values in by_image[target].values() for v in values]
+    if not base_s or not target_s:
+        return None
+    if min(len(base_s), len(target_s)) < MIN_N_FOR_CI:
+        ratio = statistics.median(base_s) / statistics.median(target_s)
+        return SizeComparison(
+            side_px=side,
+            target=target,
+            baseline=base,
+            speedup=ratio,
+            ci95=None,
+            verdict="no clear difference",
+        )
+    result = speedup(base_s, target_s)
+    return SizeComparison(
+        side_px=side,
+        target=target,
+        baseline=base,
+        speedup=result.ratio,
+        ci95=result.ci95,
+        verdict=result.verdict,
+    )
+
+
+def summarise_sizes(
+    header: RunHeader, samples: Sequence[Sample], baseline: str | None
+) -> SizeSweep | None:
+    """Per size and target, and the speed-up per size; None unless the run was a sweep."""
+    if not header.image_sizes:
+        return None
+    info = {i.name: i for i in header.images if i.side_px is not None}
+    measured = [s for s in samples if s.phase == "measured" and s.image in info]
+    names = [t.name for t in header.targets if t.usable]
+    rows, comparisons = [], []
+    for side in sorted(header.image_sizes):
+        copies = [i for i in info.values() if i.side_px == side]
+        sizes_bytes = [i.size_bytes for i in copies]
+        here = [s for s in measured if info[s.image].side_px == side]
+        by_image: dict[str, dict[str, list[float]]] = {}
+        for name in names:
+            mine = [s for s in here if s.target == name]
+            rows.append(_row(side, name, mine, sizes_bytes))
+            by_image[name] = {}
+            for s in mine:
+                if s.ok:
+                    source = info[s.image].source or s.image
+                    by_image[name].setdefault(source, []).append(s.timing.latency_ns / NS_PER_S)
+        if baseline in by_image:
+            for name in names:
+                if name != baseline and (c := _compare(side, name, baseline, by_image)):
+                    comparisons.append(c)
+    return SizeSweep(sizes=sorted(header.image_sizes), rows=rows, comparisons=comparisons)
