@@ -337,6 +337,55 @@ def test_concurrent_requests_queue_on_one_slot(fake_ollama: Make) -> None:
     assert queued - final.prompt_eval_duration > 0.05e9  # the wait shows only in the total
 
 
+def test_slots_serve_num_parallel_at_once_and_the_rest_first_come_first_served(
+    fake_ollama: Make,
+) -> None:
+    fake = fake_ollama(reply="a b c d e", token_delay_s=0.04, num_parallel=2)
+    started: list[tuple[int, list[ollama.ChatResponse]]] = []
+
+    def one(index: int) -> None:
+        time.sleep(index * 0.03)  # arrive in order 0, 1, 2, 3, 4, 5
+        started.append((index, chat_stream(fake.url, messages=ask(f"request {index}"))))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    by_index = dict(started)
+    first_chunk = {i: ns_of(chunks[0].created_at) for i, chunks in by_index.items()}
+    last_chunk = {i: ns_of(chunks[-1].created_at) for i, chunks in by_index.items()}
+    assert sorted(first_chunk, key=first_chunk.__getitem__) == list(range(6))  # FIFO
+    for i in range(6):  # never more than two generating at once
+        running = [j for j in range(6) if first_chunk[j] <= first_chunk[i] <= last_chunk[j]]
+        assert len(running) <= 2, (i, running)
+    waits = [by_index[i][-1].total_duration - by_index[i][-1].eval_duration for i in range(6)]
+    assert waits[5] > waits[0] + 0.2e9  # the sixth arrived at 0.15 s, got a slot at ~0.43 s
+
+
+def test_prompt_tokens_grow_with_the_image_pixels_when_asked(fake_ollama: Make) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    def png(width: int, height: int) -> bytes:
+        out = BytesIO()
+        Image.new("RGB", (width, height)).save(out, format="PNG")
+        return out.getvalue()
+
+    mllama, patches = fake_ollama(), fake_ollama(image_patch_px=28)
+    text_only = chat(mllama.url).prompt_eval_count
+    assert (
+        chat(mllama.url, messages=ask(images=[png(1120, 630)])).prompt_eval_count == text_only + 1
+    )
+    counts = [
+        chat(patches.url, messages=ask(images=[png(w, h)])).prompt_eval_count
+        for w, h in ((448, 252), (1120, 630))
+    ]
+    assert counts == [text_only + 16 * 9, text_only + 40 * 23]  # ceil(w/28) × ceil(h/28)
+    assert chat(patches.url, messages=ask(images=[IMAGE])).prompt_eval_count == text_only + 1
+
+
 def test_jitter_spreads_delays_within_bounds(fake_ollama: Make) -> None:
     fake = fake_ollama(prompt_eval_s=0.05, jitter=0.4, seed=7)
     seen = [(chat(fake.url).prompt_eval_duration or 0) / 1e9 for _ in range(4)]
