@@ -87,24 +87,17 @@ def test_counter_with_varying_power_integrates_to_the_known_total() -> None:
     assert joules == pytest.approx((100 * 18 + 5 * 18**2) - (100 * 2 + 5 * 2**2), rel=0.01)
 
 
+def gpu_power(seconds: float, watts: float) -> UtilisationSample:
+    """An nvidia-smi reading of one GPU drawing `watts`, `seconds` after T0."""
+    gpu = GpuReading(
+        index=0, utilisation_pct=90, memory_used_bytes=0, memory_total_bytes=1, power_w=watts
+    )
+    return UtilisationSample(source="nvidia", at=at(seconds), gpus=[gpu])
+
+
 def test_overlapping_request_windows_count_once() -> None:
     assert merge_windows([(0, 2), (1, 3), (3, 4), (6, 7)]) == [(0, 4), (6, 7)]
-    readings = [
-        UtilisationSample(
-            source="nvidia",
-            at=at(t),
-            gpus=[
-                GpuReading(
-                    index=0,
-                    utilisation_pct=90,
-                    memory_used_bytes=0,
-                    memory_total_bytes=1,
-                    power_w=100.0,
-                )
-            ],
-        )
-        for t in range(0, 11)
-    ]
+    readings = [gpu_power(t, 100.0) for t in range(0, 11)]
     windows = [(at(1).timestamp(), at(3).timestamp()), (at(2).timestamp(), at(5).timestamp())]
     summary = summarise_energy(windows, requests=2, output_tokens=40, readings=readings)
     assert summary is not None
@@ -116,22 +109,7 @@ def test_overlapping_request_windows_count_once() -> None:
 
 
 def test_energy_is_withheld_when_readings_do_not_cover_the_requests() -> None:
-    readings = [
-        UtilisationSample(
-            source="nvidia",
-            at=at(t),
-            gpus=[
-                GpuReading(
-                    index=0,
-                    utilisation_pct=1,
-                    memory_used_bytes=0,
-                    memory_total_bytes=1,
-                    power_w=50.0,
-                )
-            ],
-        )
-        for t in (0, 1)
-    ]
+    readings = [gpu_power(t, 50.0) for t in (0, 1)]
     summary = summarise_energy([(at(0).timestamp(), at(10).timestamp())], 1, 5, readings)
     assert summary is not None and summary.coverage == pytest.approx(0.1)
     assert summary.joules_per_request is None and summary.note and "10%" in summary.note

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Protocol
 
 from ollama_bench import __version__
-from ollama_bench.errors import NoTargetError
 from ollama_bench.load.engine import TargetPool, run_step, warm_up
 from ollama_bench.load.records import (
     LoadFooter,
@@ -43,7 +42,7 @@ from ollama_bench.ops.host import host_info
 from ollama_bench.ops.utilisation import Monitor
 from ollama_bench.store import RunWriter, default_run_path
 from ollama_bench.targets import open_target
-from ollama_bench.vision.bench import read_placements
+from ollama_bench.vision.bench import probe_targets, read_placements
 from ollama_bench.vision.scenarios import Scenario
 
 
@@ -185,14 +184,7 @@ async def _run(
     targets = {spec.name: open_target(spec, job.settings) for spec in job.targets}
     monitor = Monitor.disabled()
     try:
-        infos = list(await asyncio.gather(*(t.probe() for t in targets.values())))
-        on_probe(infos)
-        usable = [info.name for info in infos if info.usable]
-        if not usable:
-            raise NoTargetError(
-                "no target is usable: " + "; ".join(f"{i.name}: {i.error}" for i in infos),
-                "start Ollama (docker compose up -d), pull the model, or pass --target NAME=URL",
-            )
+        infos, usable = await probe_targets(targets, on_probe)
         for image in job.scenario.images:
             _ = image.data  # read every image now, not while a step's clock runs
         if job.monitor:

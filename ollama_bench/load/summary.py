@@ -31,7 +31,7 @@ from ollama_bench.load.records import ORDER, LoadHeader, LoadSample, StepSpec
 from ollama_bench.models import Placement, PlacementReading, Timing, UtilisationSample
 from ollama_bench.ops.energy import EnergySummary, energy_note, summarise_energy
 from ollama_bench.stats import percentile
-from ollama_bench.vision.summary import Warning, chosen_placement
+from ollama_bench.vision.summary import Warning, chosen_placement, probe_warnings
 
 NS_PER_S = 1e9
 #: Closed loop: the knee is the last step after which more requests in flight bought less than
@@ -374,18 +374,7 @@ def summarise_load(
 def _warnings(
     header: LoadHeader, targets: Sequence[LoadTargetSummary], samples: Sequence[LoadSample]
 ) -> list[Warning]:
-    found: list[Warning] = []
-    for info in header.targets:
-        found += [Warning(target=info.name, code="target", message=w) for w in info.warnings]
-        if info.error:
-            found.append(
-                Warning(
-                    target=info.name,
-                    code="unusable",
-                    message=info.error,
-                    hint="it was left out of the run",
-                )
-            )
+    found = probe_warnings(header.targets)
     for target in targets:
         name = target.name
         few = [s.label for s in target.steps if 0 < s.latency_s.n < MIN_N_FOR_P99]

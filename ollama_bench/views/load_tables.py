@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ollama_bench.load.records import LoadSample, StepSpec
 from ollama_bench.load.summary import LoadSummary, LoadTargetSummary, Percentiles, StepSummary
-from ollama_bench.views.tables import fmt_rate, fmt_seconds, fmt_share
+from ollama_bench.views.tables import fmt_rate, fmt_seconds, fmt_share, print_warnings
 
 
 def _pct(p: Percentiles | None, key: str) -> str:
@@ -127,10 +127,7 @@ def render_load(summary: LoadSummary, console: Console) -> None:
             console.print(line)
     if summary.energy_note:
         console.print(f"[dim]{escape(summary.energy_note)}[/dim]")
-    for w in summary.warnings:
-        where = f"{escape(w.target)}: " if w.target else ""
-        hint = f" [dim]({escape(w.hint)})[/dim]" if w.hint else ""
-        console.print(f"[yellow]warning[/yellow] {where}{escape(w.message)}{hint}")
+    print_warnings(summary.warnings, console)
     console.print(f"run file: {escape(summary.run_file)}")
 
 

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from ollama_bench.models import Sample, TargetInfo
 from ollama_bench.vision.runner import Step
-from ollama_bench.vision.summary import RunSummary, Stat, TargetSummary
+from ollama_bench.vision.summary import RunSummary, Stat, TargetSummary, Warning
 
 
 def fmt_seconds(value: float | None) -> str:
@@ -260,11 +260,16 @@ def render(summary: RunSummary, console: Console) -> None:
             console.print(table)
     if summary.energy_note:
         console.print(f"[dim]{escape(summary.energy_note)}[/dim]")
-    for w in summary.warnings:
-        where = f"{w.target}: " if w.target else ""
-        hint = f" [dim]({w.hint})[/dim]" if w.hint else ""
-        console.print(f"[yellow]warning[/yellow] {where}{w.message}{hint}")
+    print_warnings(summary.warnings, console)
     console.print(f"run file: {summary.run_file}")
+
+
+def print_warnings(warnings: Sequence[Warning], console: Console) -> None:
+    """One line each; escaped, since messages quote what servers said."""
+    for w in warnings:
+        where = f"{escape(w.target)}: " if w.target else ""
+        hint = f" [dim]({escape(w.hint)})[/dim]" if w.hint else ""
+        console.print(f"[yellow]warning[/yellow] {where}{escape(w.message)}{hint}")
 
 
 def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:

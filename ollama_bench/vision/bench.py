@@ -103,6 +103,22 @@ async def read_placements(
     return list(await asyncio.gather(*(one(name) for name in names)))
 
 
+async def probe_targets(
+    targets: dict[str, Target], on_probe: Callable[[list[TargetInfo]], None]
+) -> tuple[list[TargetInfo], list[str]]:
+    """Probe every target at once; (what each said, the usable ones' names). Raises
+    NoTargetError (exit 3) when none is usable."""
+    infos = list(await asyncio.gather(*(t.probe() for t in targets.values())))
+    on_probe(infos)
+    usable = [info.name for info in infos if info.usable]
+    if not usable:
+        raise NoTargetError(
+            "no target is usable: " + "; ".join(f"{i.name}: {i.error}" for i in infos),
+            "start Ollama (docker compose up -d), pull the model, or pass --target NAME=URL",
+        )
+    return infos, usable
+
+
 def _header(
     job: VisionJob, infos: list[TargetInfo], started_at: datetime, monitoring: Monitoring
 ) -> RunHeader:
@@ -137,14 +153,7 @@ async def run_vision(
     targets = {spec.name: open_target(spec, job.settings) for spec in job.targets}
     monitor = Monitor.disabled()
     try:
-        infos = list(await asyncio.gather(*(t.probe() for t in targets.values())))
-        on_probe(infos)
-        usable = [info.name for info in infos if info.usable]
-        if not usable:
-            raise NoTargetError(
-                "no target is usable: " + "; ".join(f"{i.name}: {i.error}" for i in infos),
-                "start Ollama (docker compose up -d), pull the model, or pass --target NAME=URL",
-            )
+        infos, usable = await probe_targets(targets, on_probe)
         if job.monitor:
             usable_specs = [t.spec for name, t in targets.items() if name in usable]
             monitor = await asyncio.to_thread(Monitor.plan, usable_specs)

@@ -23,6 +23,7 @@ from ollama_bench.models import (
     PlacementReading,
     RunHeader,
     Sample,
+    TargetInfo,
     UtilisationSample,
 )
 from ollama_bench.ops.doctor import placement_findings, role_of
@@ -307,16 +308,10 @@ def _compare(target: str, base: str, target_s: list[float], base_s: list[float])
     )
 
 
-def _warnings(
-    header: RunHeader,
-    targets: Sequence[TargetSummary],
-    by_target: dict[str, list[Sample]],
-    comparisons: Sequence[Comparison],
-    latencies: dict[str, list[float]],
-) -> list[Warning]:
+def probe_warnings(infos: Sequence[TargetInfo]) -> list[Warning]:
+    """What the probe said of each target, and the targets left out of the run."""
     found: list[Warning] = []
-    images = max(len(header.images), 1)
-    for info in header.targets:
+    for info in infos:
         found += [Warning(target=info.name, code="target", message=w) for w in info.warnings]
         if info.error:
             found.append(
@@ -327,6 +322,18 @@ def _warnings(
                     hint="it was left out of the run",
                 )
             )
+    return found
+
+
+def _warnings(
+    header: RunHeader,
+    targets: Sequence[TargetSummary],
+    by_target: dict[str, list[Sample]],
+    comparisons: Sequence[Comparison],
+    latencies: dict[str, list[float]],
+) -> list[Warning]:
+    found = probe_warnings(header.targets)
+    images = max(len(header.images), 1)
     for summary in targets:
         name, measured = summary.name, [s for s in by_target[summary.name] if s.phase == "measured"]
         n = summary.latency_s.n
