@@ -93,7 +93,7 @@ def monitor_default() -> str:
     return "1"
 
 
-def nvidia_smi(folder: Path, output: str = "0, 87, 20480, 24564\n") -> Path:
+def nvidia_smi(folder: Path, output: str = "0, 87, 20480, 24564, 312.45\n") -> Path:
     """A stand-in nvidia-smi that checks it got obench's query and prints `output`."""
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "nvidia-smi"

@@ -294,3 +294,25 @@ def test_remote_targets_and_monitoring_off_are_named_as_the_reason() -> None:
     assert "no target is on this machine" in (energy_note(monitoring) or "")
     assert energy_note(None) == "energy: not measured (sampling was off: --no-monitor)"
     assert energy_note(Monitoring(nvidia_note=None, rapl_note="x")) is None
+
+
+def test_load_step_energy_is_power_times_step_time_per_request(
+    fake_ollama: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(utilisation, "INTERVAL_S", 0.05)
+    monkeypatch.setattr(energy, "POWERCAP_ROOT", tmp_path / "no-powercap")
+    monkeypatch.setenv("PATH", str(nvidia_smi(tmp_path / "bin", 200.0)))
+    monkeypatch.setitem(sys.modules, "docker", None)
+    server = fake_ollama(prompt_eval_s=0.1, token_delay_s=0.005, num_parallel=2)
+    out = tmp_path / "load.jsonl"
+    args = ["load", "-q", "--json", "-t", f"gpu={server.url}", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--concurrency", "2", "--requests", "8"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["energy_note"] is None
+    (step,) = summary["targets"][0]["steps"]
+    spent = step["energy"]
+    assert spent["busy_s"] == pytest.approx(step["elapsed_s"], rel=0.01)
+    assert spent["gpu_j"] == pytest.approx(200 * step["elapsed_s"], rel=0.01)
+    assert spent["joules_per_request"] == pytest.approx(spent["gpu_j"] / 8)
+    assert spent["cpu_package_j"] is None and spent["sources"] == ["GPU"]
