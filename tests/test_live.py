@@ -85,3 +85,35 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["targets"][0]["samples"] == 4
     assert out.read_text().count('"kind":"sample"') == 8
+
+
+def test_chunks_are_timed_one_token_each() -> None:
+    """Ollama streams one token a chunk: as many chunk arrivals as eval_count, as the stand-in."""
+
+    async def ask() -> None:
+        scenario = load_scenario("cctv")
+        settings = RequestSettings(model=MODEL, timeout_s=1200)
+        async with OllamaTarget(parse_target(f"live={LIVE_URL}"), settings) as target:
+            exchange = await target.chat(scenario.prompt, scenario.images[0].data, scenario.schema)
+        assert exchange.error is None, exchange.error
+        gaps, server = exchange.timing.chunk_gaps_us, exchange.timing.server
+        assert gaps is not None and server is not None and server.eval_count
+        # One chunk a token; a token that prints nothing (end of turn) sends no content chunk.
+        assert server.eval_count - 2 <= len(gaps) <= server.eval_count
+        assert exchange.timing.ttft_ns is not None
+        assert gaps[0] == exchange.timing.ttft_ns // 1000
+
+    asyncio.run(ask())
+
+
+def test_one_slot_queues_under_load(tmp_path: Path) -> None:
+    """llama3.2-vision has one slot whatever OLLAMA_NUM_PARALLEL says: two in flight take
+    about twice as long each, and throughput stays where it was."""
+    out = tmp_path / "load.jsonl"
+    args = ["load", "-q", "--json", "--target", f"live={LIVE_URL}", "--model", MODEL]
+    args += ["--concurrency", "1,2", "--requests", "4", "--out", str(out), "--timeout", "1200"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    c1, c2 = json.loads(result.stdout)["targets"][0]["steps"]
+    assert c2["throughput_per_s"] == pytest.approx(c1["throughput_per_s"], rel=0.25)
+    assert c2["queue_s"]["p50"] > 0.3 * c1["latency_s"]["p50"]
