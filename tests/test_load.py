@@ -199,7 +199,10 @@ def test_duration_bounds_a_step(fake_ollama: Make, tmp_path: Path) -> None:
     assert read_load_run(tmp_path / "load.jsonl").steps[0].stopped_by == "duration"
 
 
-def test_sigterm_keeps_what_was_measured(fake_ollama: Make, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_ctrl_c_keeps_what_was_measured(
+    fake_ollama: Make, tmp_path: Path, signum: int
+) -> None:
     server = fake_ollama(prompt_eval_s=0.05, reply=REPLY)
     out = tmp_path / "load.jsonl"
     args = ["load", "-q", "--no-monitor", "-t", f"gpu={server.url}", "--out", str(out)]
@@ -211,7 +214,7 @@ def test_sigterm_keeps_what_was_measured(fake_ollama: Make, tmp_path: Path) -> N
             if out.exists() and out.read_text().count('"phase":"measured"') >= 4:
                 break
             time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signum)
 
     killer = threading.Thread(target=terminate_when_measuring)
     killer.start()
