@@ -280,3 +280,24 @@ def test_knee_rules() -> None:
     assert open_loop_knee([0.5, 1, 2], [1.0, 0.95, 0.5])[0] == 1
     assert open_loop_knee([0.5, 1], [0.99, 0.97])[0] is None
     assert slope([0, 1, 2], [5, 5, 5]) == 0 and slope([0, 1], [0, 1]) is None
+
+
+def test_failures_are_counted_and_a_dead_target_is_left_out(
+    fake_ollama: Make, tmp_path: Path
+) -> None:
+    server = fake_ollama(prompt_eval_s=0.01, reply=REPLY)
+    with FakeOllama() as gone:
+        dead = gone.url
+    server.inject("500", 2)  # taken by the warm-up and the first measured request
+    args = ["load", "-q", "--json", "--no-monitor", "-t", f"up={server.url}", "-t", f"down={dead}"]
+    args += ["--concurrency", "2", "--requests", "6", "--out", str(tmp_path / "l.jsonl")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    up, down = summary["targets"]
+    (step,) = up["steps"]
+    assert (step["sent"], step["completed"], step["failed"]) == (6, 5, 1)
+    assert step["errors"] == {"http_500": 1}
+    assert down["usable"] is False and down["steps"] == [] and "cannot connect" in down["error"]
+    codes = {(w["target"], w["code"]) for w in summary["warnings"]}
+    assert {("up", "failures"), ("down", "unusable")} <= codes
