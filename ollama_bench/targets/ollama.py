@@ -30,8 +30,11 @@ from ollama_bench.models import (
     Timing,
 )
 from ollama_bench.targets.base import Exchange, TargetFailure
+from ollama_bench.untrusted import storable
 
 PROBE_TIMEOUT_S = 10.0
+#: How long to wait for the end of a stream after its final `done: true` chunk.
+DRAIN_S = 0.5
 
 #: Ollama releases whose engine has the mllama (llama3.2-vision) implementation. 0.30 replaced
 #: the Go engine with llama-server, which answers HTTP 500 "unknown model architecture: 'mllama'".
@@ -104,7 +107,7 @@ def classify_error(exc: BaseException, timeout_s: float) -> RequestError:
     """A stable kind for each way a request can fail, with the server's or library's words."""
     if isinstance(exc, ollama.ResponseError):
         kind = f"http_{exc.status_code}" if exc.status_code >= 0 else "stream_error"
-        return RequestError(kind=kind, message=exc.error)
+        return RequestError(kind=kind, message=storable(exc.error))
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return RequestError(kind="timeout", message=f"no complete reply within {timeout_s:g} s")
     if isinstance(exc, httpx.ConnectError | ConnectionError):
@@ -113,7 +116,7 @@ def classify_error(exc: BaseException, timeout_s: float) -> RequestError:
         return RequestError(kind="truncated", message=f"stream cut short: {exc}")
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
         return RequestError(kind="reset", message=f"connection lost: {exc or type(exc).__name__}")
-    return RequestError(kind="protocol", message=f"{type(exc).__name__}: {exc}")
+    return RequestError(kind="protocol", message=storable(f"{type(exc).__name__}: {exc}"))
 
 
 class OllamaTarget:
@@ -147,7 +150,7 @@ class OllamaTarget:
         try:
             response = await self._http.get("/api/version")
             response.raise_for_status()
-            info.version = str(response.json()["version"])
+            info.version = storable(str(response.json()["version"]))
             info.reachable = True
             listed = await self._client.list()
             wanted = canonical_model(model)
@@ -246,6 +249,7 @@ class OllamaTarget:
         ttft_ns: int | None = None
         final: ollama.ChatResponse | None = None
         error: RequestError | None = None
+        stream: AsyncIterator[ollama.ChatResponse] | None = None
         message = {"role": "user", "content": prompt, "images": [image]}
         started = time.perf_counter_ns()
         try:
@@ -263,21 +267,38 @@ class OllamaTarget:
                         if ttft_ns is None:
                             ttft_ns = time.perf_counter_ns() - started
                         parts.append(content)
-                    if chunk.done:
+                    if chunk.done:  # reply and timings are complete, whatever the server does next
                         final = chunk
+                        break
         except (
             Exception,
             TimeoutError,
         ) as exc:  # every failure becomes data; Ctrl-C still propagates
             error = classify_error(exc, self.settings.timeout_s)
         latency_ns = time.perf_counter_ns() - started
+        if stream is not None:
+            await _finish(stream)
         if error is None and final is None:
             error = RequestError(
                 kind="truncated", message="stream ended without a final done chunk"
             )
         server = _server_timings(final) if final is not None else None
         timing = Timing(latency_ns=latency_ns, ttft_ns=ttft_ns, server=server)
-        return Exchange(reply="".join(parts), timing=timing, error=error)
+        return Exchange(reply=storable("".join(parts)), timing=timing, error=error)
+
+
+async def _finish(stream: AsyncIterator[ollama.ChatResponse]) -> None:
+    """Read what follows the final chunk (normally just the end of the stream, so the connection
+    is reused and the next request pays no new connect), for at most DRAIN_S; a server that holds
+    the stream open after `done` is cut off there. Nothing read here changes the result."""
+    with contextlib.suppress(Exception, TimeoutError):
+        async with asyncio.timeout(DRAIN_S):
+            async for _ in stream:
+                pass
+    closing = getattr(stream, "aclose", None)  # an async generator: closes the HTTP response
+    if closing is not None:
+        with contextlib.suppress(Exception):
+            await closing()
 
 
 def _server_timings(final: ollama.ChatResponse) -> ServerTimings:

@@ -78,6 +78,7 @@ class TargetSummary(BaseModel):
     prompt_tokens_per_s: Stat
     gap_s: Stat  # client latency − server total_duration
     cold_load_s: float | None = None  # median load_duration of requests that paid a load
+    suspicious: int = 0  # completed requests whose server timings cannot be true: no rates
     accuracy: dict[str, float | None] = Field(default_factory=dict)  # "overall" and each field
     placement: Placement | None = None  # where the model ran: after the warm-up, else at the end
     utilisation: UtilisationSummary | None = None
@@ -149,6 +150,7 @@ def summarise_target(
         ),
         gap_s=Stat.of(_seconds([t.gap_ns for t in timings])),
         cold_load_s=statistics.median(_seconds(cold_loads)) if cold_loads else None,
+        suspicious=sum(1 for t in timings if t.suspicious),
         accuracy=accuracy,
     )
 
@@ -326,6 +328,20 @@ def _warnings(
                     message=f"{summary.failed} of {summary.samples} requests on {name} failed "
                     f"({kinds})",
                     hint="each error is in the run file; failed requests are not timed",
+                )
+            )
+        implausible = [s for s in measured if s.ok and s.timing.suspicious]
+        if implausible:
+            found.append(
+                Warning(
+                    target=name,
+                    code="implausible-timings",
+                    message=f"{len(implausible)} of {summary.samples} requests on {name} "
+                    f"reported server timings that cannot be true "
+                    f"({implausible[0].timing.suspicious[0]}): their token rates, gap and "
+                    "load time are left out",
+                    hint="latency and TTFT are the client's own and still count; "
+                    "is the server's clock or version sound?",
                 )
             )
         cold = [s for s in measured if s.timing.cold]
