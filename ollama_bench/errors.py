@@ -2,7 +2,8 @@
 
     ObenchError            (exit code on its class)
     ├── UsageError         2  bad flag value, bad target spec, unreadable input file
-    └── NoTargetError      3  no target can be used (unreachable, model missing)
+    ├── NoTargetError      3  no target can be used (unreachable, model missing)
+    └── RunFileError      74  the run file cannot be written (disk full, ...): the run stops
 
 The CLI prints `error: <message>` and, on a second line, the hint; tracebacks only with --debug.
 """
@@ -31,3 +32,11 @@ class NoTargetError(ObenchError):
     """Every target was unreachable or lacked the model."""
 
     exit_code = 3
+
+
+class RunFileError(ObenchError):
+    """The run file cannot be written (a full disk, a lost mount): nothing more can be kept, so
+    the run stops; what was measured is summarised. 74 is sysexits.h's EX_IOERR, the usual code
+    for an input/output error on a file, well apart from the small codes of check outcomes."""
+
+    exit_code = 74

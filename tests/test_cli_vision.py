@@ -190,7 +190,7 @@ def test_tables_are_printed(fake_ollama: Make, tmp_path: Path) -> None:
     ):
         assert text in out
     assert "do not follow it" in out  # cpu's replies are fenced and have a string traffic level
-    assert len(list(tmp_path.glob("*-cctv.jsonl"))) == 1
+    assert len(list(tmp_path.glob("*-cctv-*.jsonl"))) == 1
 
 
 def test_faults_are_results_and_nothing_is_lost(fake_ollama: Make, tmp_path: Path) -> None:

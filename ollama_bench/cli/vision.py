@@ -10,7 +10,7 @@ import typer
 
 from ollama_bench.cli.app import EXIT_CODES, app
 from ollama_bench.console import err_console, fail, show
-from ollama_bench.errors import ObenchError
+from ollama_bench.errors import ObenchError, RunFileError
 from ollama_bench.models import RequestSettings
 from ollama_bench.store import read_vision_run
 from ollama_bench.targets.spec import DEFAULT_TARGETS, parse_targets
@@ -169,6 +169,10 @@ def vision(
                     on_placement=lambda readings: print_placements(readings, err_console),
                 )
             )
+    except RunFileError as exc:  # the disk filled: what was measured is shown, then why it stopped
+        if outcome.summary is not None:
+            show(outcome.summary, json_output, render)
+        raise fail(exc, debug) from None
     except ObenchError as exc:
         raise fail(exc, debug) from None
     except KeyboardInterrupt:

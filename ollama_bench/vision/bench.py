@@ -8,6 +8,7 @@ propagates. Utilisation samples (ops/utilisation.py) go to the run file as the r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from ollama_bench import __version__
-from ollama_bench.errors import NoTargetError
+from ollama_bench.errors import NoTargetError, RunFileError
 from ollama_bench.models import (
     Monitoring,
     Placement,
@@ -71,8 +72,8 @@ class _Recorder:
         self.observer.started(step)
 
     def finished(self, sample: Sample) -> None:
-        self.writer.append(sample)
-        self.outcome.samples.append(sample)
+        self.outcome.samples.append(sample)  # summarised even if the disk is full
+        self.writer.append(sample)  # raises RunFileError then, which stops the run
         self.observer.finished(sample)
 
 
@@ -150,7 +151,9 @@ async def run_vision(
         header = _header(job, infos, started_at, monitor.monitoring)
         out = job.out
         path = (
-            out if out.suffix == ".jsonl" else default_run_path(out, job.scenario.name, started_at)
+            out
+            if out.suffix == ".jsonl"
+            else default_run_path(out, job.scenario.name, started_at, header.run_id)
         )
         writer = RunWriter(path, header)
         outcome.run_file = path
@@ -160,8 +163,9 @@ async def run_vision(
         interrupted = True
 
         def keep(sample: UtilisationSample) -> None:
-            writer.append(sample)
             outcome.utilisation.append(sample)
+            with contextlib.suppress(RunFileError):  # the request loop stops on its next write
+                writer.append(sample)
 
         monitor.start(keep)
         try:
