@@ -16,7 +16,12 @@ from ollama_bench.cnn import cli as cnn_cli
 EXIT_CODES = (
     "Exit codes: 0 the run completed (failed requests are counted, not fatal); "
     "2 usage or input error; 3 no target usable (unreachable or model missing); "
-    "130 interrupted by Ctrl-C (finished requests are kept and summarised)."
+    "4 the run completed but some target had no successful measured request, or failed more "
+    "often than --max-failure-rate; "
+    "74 the run file could not be written (disk full): the run stopped, what was measured is "
+    "summarised; "
+    "130, 143, 129 interrupted by Ctrl-C, SIGTERM or SIGHUP (finished requests are kept and "
+    "summarised)."
 )
 TargetOpt = Annotated[
     list[str] | None,

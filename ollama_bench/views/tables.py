@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ollama_bench.models import Sample, TargetInfo
+from ollama_bench.untrusted import printable
 from ollama_bench.vision.runner import Step
 from ollama_bench.vision.summary import RunSummary, Stat, TargetSummary
 
@@ -193,6 +194,15 @@ def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
             console.print(f"[red]✗[/red] {info.name}: {info.error}")
         for warning in info.warnings:
             console.print(f"  [yellow]warning[/yellow] {warning}")
+
+
+def print_give_up(target: str, reason: str, console: Console) -> None:
+    """Said once, when the runner stops sending to a target (vision/health.py)."""
+    console.print(
+        f"[yellow]warning[/yellow] {printable(target)}: {printable(reason)}: no more requests go "
+        "to it; the rest of its requests are recorded as skipped [dim](--give-up-after)[/dim]",
+        highlight=False,
+    )
 
 
 class ProgressReporter:

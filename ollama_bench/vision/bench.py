@@ -35,6 +35,7 @@ from ollama_bench.ops.utilisation import Monitor
 from ollama_bench.store import RunWriter, default_run_path
 from ollama_bench.targets import open_target
 from ollama_bench.targets.base import Target, TargetFailure
+from ollama_bench.vision.health import DEFAULT_GIVE_UP_AFTER, TargetHealth
 from ollama_bench.vision.runner import Observer, Step, execute, plan
 from ollama_bench.vision.scenarios import Scenario
 from ollama_bench.vision.summary import RunSummary, summarise
@@ -49,6 +50,7 @@ class VisionJob:
     runs: int
     out: Path  # a .jsonl file, or a folder for a time-stamped one
     monitor: bool = True  # sample container CPU/memory and GPUs during the run
+    give_up_after: int = DEFAULT_GIVE_UP_AFTER  # connect failures/timeouts in a row; 0: never
 
 
 @dataclass
@@ -131,6 +133,7 @@ async def run_vision(
     on_probe: Callable[[list[TargetInfo]], None],
     observer: Callable[[int], Observer],
     on_placement: Callable[[list[PlacementReading]], None] = lambda readings: None,
+    on_give_up: Callable[[str, str], None] = lambda target, reason: None,
 ) -> RunSummary:
     """Raises NoTargetError (exit 3) when no target can be used; otherwise always summarises."""
     targets = {spec.name: open_target(spec, job.settings) for spec in job.targets}
@@ -168,11 +171,23 @@ async def run_vision(
                 writer.append(sample)
 
         monitor.start(keep)
+        health = TargetHealth(job.give_up_after, on_give_up)
+
+        def alive() -> list[str]:  # a target given up on would answer /api/ps no better
+            return [name for name in usable if not health.given_up(name)]
+
         try:
             recorder = _Recorder(writer, outcome, observer(len(steps)))
             structured = job.settings.structured
-            await execute(warmup, targets, job.scenario, structured=structured, observer=recorder)
-            outcome.placements += await read_placements(targets, usable, "warmup")
+            await execute(
+                warmup,
+                targets,
+                job.scenario,
+                structured=structured,
+                observer=recorder,
+                health=health,
+            )
+            outcome.placements += await read_placements(targets, alive(), "warmup")
             on_placement(outcome.placements)
             await execute(
                 measured,
@@ -181,8 +196,9 @@ async def run_vision(
                 structured=structured,
                 observer=recorder,
                 first_seq=len(warmup),
+                health=health,
             )
-            outcome.placements += await read_placements(targets, usable, "run")
+            outcome.placements += await read_placements(targets, alive(), "run")
             interrupted = False
         finally:
             monitor.stop()

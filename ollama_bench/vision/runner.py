@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from ollama_bench.models import FieldError, Phase, Sample, Validation
+from ollama_bench.models import FieldError, Phase, Sample, Timing, Validation
 from ollama_bench.targets.base import Exchange, Target
+from ollama_bench.vision.health import TargetHealth
 from ollama_bench.vision.scenarios import ImageInput, Scenario
 from ollama_bench.vision.scoring import clip, extract_json, score_fields
 
@@ -105,12 +106,20 @@ async def execute(
     structured: bool,
     observer: Observer,
     first_seq: int = 0,
+    health: TargetHealth | None = None,
 ) -> None:
+    """Send each step in order; a target `health` has given up on is not sent to (see health.py)."""
     schema = scenario.schema if structured else None
     for seq, step in enumerate(steps, start=first_seq):
         observer.started(step)
         started_at = datetime.now(UTC)
-        exchange = await targets[step.target].chat(scenario.prompt, step.image.data, schema)
+        refusal = health.refusal(step.target) if health else None
+        if refusal is not None:
+            exchange = Exchange(reply="", timing=Timing(latency_ns=0), error=refusal)
+        else:
+            exchange = await targets[step.target].chat(scenario.prompt, step.image.data, schema)
+            if health:
+                health.record(step.target, exchange.error)
         validation, score = judge(scenario, exchange, scenario.labels.get(step.image.name))
         observer.finished(
             Sample(

@@ -344,6 +344,19 @@ def _warnings(
                     "is the server's clock or version sound?",
                 )
             )
+        skipped = [s for s in measured if s.error and s.error.kind == "skipped"]
+        if skipped and skipped[0].error:
+            why = skipped[0].error.message.removeprefix("not sent: ")
+            found.append(
+                Warning(
+                    target=name,
+                    code="gave-up",
+                    message=f"{len(skipped)} of its {summary.samples} measured requests were "
+                    f"not sent ({why})",
+                    hint="they count as failed; --give-up-after sets how many connect failures "
+                    "or timeouts in a row end a target (0: never)",
+                )
+            )
         cold = [s for s in measured if s.timing.cold]
         if cold:
             found.append(
