@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, computed_field
 
 #: A request whose server-reported load took at least this long paid a model load. A warm
 #: request's `load_duration` is a few milliseconds; loading llama3.2-vision takes seconds.
@@ -26,13 +27,31 @@ Phase = Literal["warmup", "measured"]
 
 
 class TargetSpec(BaseModel):
-    """One Ollama server to measure, as given on the command line."""
+    """One Ollama server to measure, as given on the command line.
+
+    `url` is what is printed and stored: credentials given in it show as `user:***@`. The secrets
+    themselves (the URL's password, --header values) are excluded from every dump and repr;
+    targets/auth.py turns them into the headers of each call.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     name: str
     url: str
     options: dict[str, Any] = Field(default_factory=dict)  # Ollama options sent with every request
+    password: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    headers: dict[str, SecretStr] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        """The URL to connect to: `url` without its user and masked password."""
+        parts = urlsplit(self.url)
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=host))
+
+    @property
+    def username(self) -> str | None:
+        return urlsplit(self.url).username
 
 
 class RequestSettings(BaseModel):
@@ -54,6 +73,7 @@ class TargetInfo(BaseModel):
     name: str
     url: str
     options: dict[str, Any] = Field(default_factory=dict)
+    sent_headers: list[str] = Field(default_factory=list)  # --header names; values never kept
     reachable: bool = False
     version: str | None = None
     model_present: bool = False

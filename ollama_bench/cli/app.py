@@ -5,6 +5,7 @@ Command modules (vision.py, ops.py) register themselves on `app`; cli/__init__.p
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,9 @@ import typer
 
 from ollama_bench import __version__
 from ollama_bench.cnn import cli as cnn_cli
+from ollama_bench.models import TargetSpec
+from ollama_bench.targets.auth import parse_headers
+from ollama_bench.targets.spec import DEFAULT_TARGETS, parse_targets
 
 EXIT_CODES = (
     "Exit codes: 0 the run completed (failed requests are counted, not fatal); "
@@ -34,6 +38,20 @@ TargetOpt = Annotated[
         "Default: gpu=http://localhost:11434 and cpu=http://localhost:11435.",
     ),
 ]
+HEADERS_ENV = "OBENCH_HEADERS"
+HeaderOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--header",
+        "-H",
+        metavar="'NAME: VALUE'",
+        help="HTTP header sent on every call to every target (the probe too), e.g. for an auth "
+        "proxy; repeat for each. Values are never printed or stored. "
+        f"Env {HEADERS_ENV}: one header per line. "
+        "Credentials in a target URL (http://user:pass@host) are sent as Basic auth; "
+        "OLLAMA_API_KEY, when set, as Bearer (unless a header or URL gives Authorization).",
+    ),
+]
 ModelOpt = Annotated[str, typer.Option(envvar="OBENCH_MODEL", help="Ollama model.")]
 FileOpt = Annotated[
     Path | None,
@@ -47,6 +65,13 @@ FileOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 DebugOpt = Annotated[bool, typer.Option(help="Show tracebacks.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+def target_specs(targets: list[str] | None, headers: list[str] | None) -> list[TargetSpec]:
+    """--target values (or the defaults) with the --header values (or OBENCH_HEADERS lines)."""
+    lines = headers if headers else os.environ.get(HEADERS_ENV, "").splitlines()
+    return parse_targets(targets or list(DEFAULT_TARGETS), parse_headers(lines))
+
 
 app = typer.Typer(
     help="Benchmark vision language models served by Ollama: speed, validity, accuracy. "

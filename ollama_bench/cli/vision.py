@@ -9,13 +9,12 @@ from typing import Annotated
 
 import typer
 
-from ollama_bench.cli.app import EXIT_CODES, app
+from ollama_bench.cli.app import EXIT_CODES, HeaderOpt, app, target_specs
 from ollama_bench.cli.signals import stops_like_ctrl_c
 from ollama_bench.console import err_console, fail, show
 from ollama_bench.errors import FailedRunError, ObenchError, RunFileError
 from ollama_bench.models import RequestSettings
 from ollama_bench.store import read_vision_run
-from ollama_bench.targets.spec import DEFAULT_TARGETS, parse_targets
 from ollama_bench.untrusted import printable
 from ollama_bench.views.ops_tables import print_placements
 from ollama_bench.views.tables import (
@@ -51,6 +50,7 @@ def vision(
             "--target", "-t", metavar="NAME=URL", envvar="OBENCH_TARGETS", help=TARGET_HELP
         ),
     ] = None,
+    header: HeaderOpt = None,
     model: Annotated[
         str, typer.Option(envvar="OBENCH_MODEL", help="Ollama model to benchmark.")
     ] = "llama3.2-vision",
@@ -181,7 +181,7 @@ def vision(
             job = VisionJob(
                 scenario=load_scenario(scenario, images),
                 settings=settings,
-                targets=parse_targets(target or list(DEFAULT_TARGETS)),
+                targets=target_specs(target, header),
                 warmup=warmup,
                 runs=runs,
                 out=out,

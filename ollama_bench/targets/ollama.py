@@ -29,6 +29,7 @@ from ollama_bench.models import (
     TargetSpec,
     Timing,
 )
+from ollama_bench.targets.auth import request_headers
 from ollama_bench.targets.base import Exchange, TargetFailure
 from ollama_bench.untrusted import storable
 
@@ -126,8 +127,11 @@ class OllamaTarget:
         self.spec = spec
         self.settings = settings
         timeout = httpx.Timeout(settings.timeout_s, connect=PROBE_TIMEOUT_S)
-        self._client = ollama.AsyncClient(host=spec.url, timeout=timeout)
-        self._http = httpx.AsyncClient(base_url=spec.url, timeout=PROBE_TIMEOUT_S)
+        headers = request_headers(spec)  # the same on every call, the /api/version probe too
+        self._client = ollama.AsyncClient(host=spec.endpoint, timeout=timeout, headers=headers)
+        self._http = httpx.AsyncClient(
+            base_url=spec.endpoint, timeout=PROBE_TIMEOUT_S, headers=headers
+        )
         self.options: dict[str, Any] = {
             "temperature": settings.temperature,
             "seed": settings.seed,
@@ -145,7 +149,12 @@ class OllamaTarget:
 
     async def probe(self) -> TargetInfo:
         """Reachable? Which version? Is the model there? Never raises for a server's fault."""
-        info = TargetInfo(name=self.spec.name, url=self.spec.url, options=self.spec.options)
+        info = TargetInfo(
+            name=self.spec.name,
+            url=self.spec.url,
+            options=self.spec.options,
+            sent_headers=sorted(self.spec.headers),
+        )
         model = self.settings.model
         try:
             response = await self._http.get("/api/version")
