@@ -25,6 +25,7 @@ from ollama_bench.models import RequestSettings, TargetSpec
 from ollama_bench.ops import doctor as doctor_checks
 from ollama_bench.ops import stack
 from ollama_bench.ops.pulling import PullOutcome, pull_all
+from ollama_bench.untrusted import printable
 from ollama_bench.views.ops_tables import (
     PullView,
     diagnosis_json,
@@ -181,7 +182,9 @@ def doctor(
                 target_specs(target, header),
                 settings,
                 load=load,
-                on_loading=lambda spec: err_console.print(f"loading {model} on {spec.name}…"),
+                on_loading=lambda spec: err_console.print(
+                    f"loading {printable(model)} on {spec.name}…", highlight=False
+                ),
             )
         )
     except ObenchError as exc:

@@ -1,6 +1,9 @@
 """Rendering only: rich tables and a progress bar for people, JSON for programs.
 
-Nothing here measures or computes a statistic; it formats a RunSummary (summary.py).
+Nothing here measures or computes a statistic; it formats a RunSummary (summary.py). Every
+public entry makes its input printable first (untrusted.py: rich markup escaped, control
+characters and escape sequences shown, not obeyed): versions, digests, error texts and names come
+from servers or from a run file, and reach the terminal only that way.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ollama_bench.models import Sample, TargetInfo
-from ollama_bench.untrusted import printable
+from ollama_bench.untrusted import printable, sanitised
 from ollama_bench.vision.runner import Step
 from ollama_bench.vision.summary import RunSummary, Stat, TargetSummary
 
@@ -163,6 +166,7 @@ def speedup_table(summary: RunSummary) -> Table | None:
 
 
 def render(summary: RunSummary, console: Console) -> None:
+    summary = sanitised(summary)
     sent = "schema" if summary.structured else "none"
     title = f"[bold]{summary.scenario}[/bold] · {summary.model} · format {sent}"
     if summary.interrupted:
@@ -184,7 +188,7 @@ def render(summary: RunSummary, console: Console) -> None:
 
 def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
     """One line per target: what the probe found, or why the target is left out."""
-    for info in infos:
+    for info in sanitised(list(infos)):
         if info.usable:
             digest = (info.model_digest or "")[:12]
             console.print(
@@ -213,9 +217,8 @@ class ProgressReporter:
         self.task = progress.add_task("starting", total=total)
 
     def started(self, step: Step) -> None:
-        self.progress.update(
-            self.task, description=f"{step.phase} {step.target} · {step.image.name}"
-        )
+        where = printable(f"{step.target} · {step.image.name}")
+        self.progress.update(self.task, description=f"{step.phase} {where}")
 
     def finished(self, sample: Sample) -> None:
         self.progress.advance(self.task)
