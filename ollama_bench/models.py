@@ -65,6 +65,7 @@ class RequestSettings(BaseModel):
     keep_alive: str = "30m"
     timeout_s: float = 600.0
     structured: bool = True  # send the reply schema as Ollama's `format`
+    max_image_side_px: int | None = None  # larger images are sent as a copy downsized to this
 
 
 class TargetInfo(BaseModel):
@@ -333,9 +334,18 @@ class Monitoring(BaseModel):
 
 
 class ImageInfo(BaseModel):
+    """An image of the run: its file, and the downsized copy sent instead when there was one."""
+
     name: str
-    sha256: str
+    sha256: str  # of the file
     size_bytes: int
+    format: str | None = None  # as Pillow names it: JPEG, PNG...
+    width_px: int | None = None
+    height_px: int | None = None
+    sent_sha256: str | None = None  # None: the file itself was sent (see max_image_side_px)
+    sent_size_bytes: int | None = None
+    sent_width_px: int | None = None
+    sent_height_px: int | None = None
 
 
 class RunHeader(BaseModel):

@@ -20,10 +20,12 @@ from ollama_bench.views.ops_tables import print_placements
 from ollama_bench.views.tables import (
     ProgressReporter,
     print_give_up,
+    print_notices,
     print_probe,
     progress_bar,
     render,
 )
+from ollama_bench.vision import preflight
 from ollama_bench.vision.bench import Outcome, VisionJob, run_vision
 from ollama_bench.vision.gate import run_problem
 from ollama_bench.vision.health import DEFAULT_GIVE_UP_AFTER
@@ -143,6 +145,17 @@ def vision(
             "requests (it always does when one has no successful request). For CI.",
         ),
     ] = None,
+    max_image_side: Annotated[
+        int | None,
+        typer.Option(
+            min=16,
+            metavar="PX",
+            envvar="OBENCH_MAX_IMAGE_SIDE",
+            help="Send images whose longest side is larger as a copy downsized to PX (Pillow, "
+            "LANCZOS, aspect and format kept); the run file records each copy's size and "
+            "sha256. llama3.2-vision looks at 1120 px at most.",
+        ),
+    ] = None,
     monitor: Annotated[
         bool,
         typer.Option(
@@ -174,12 +187,13 @@ def vision(
         keep_alive=keep_alive,
         timeout_s=timeout,
         structured=structured,
+        max_image_side_px=max_image_side,
     )
     outcome = Outcome()
     with stops_like_ctrl_c() as stop:
         try:
             job = VisionJob(
-                scenario=load_scenario(scenario, images),
+                scenario=load_scenario(scenario, images).with_max_image_side(max_image_side),
                 settings=settings,
                 targets=target_specs(target, header),
                 warmup=warmup,
@@ -188,6 +202,7 @@ def vision(
                 monitor=monitor,
                 give_up_after=give_up_after,
             )
+            print_notices(preflight.check(job.scenario), err_console)
             if pull:
                 from ollama_bench.cli.ops import pull_targets  # registered after vision
 

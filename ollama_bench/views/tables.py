@@ -24,6 +24,7 @@ from rich.table import Table
 
 from ollama_bench.models import Sample, TargetInfo
 from ollama_bench.untrusted import printable, sanitised
+from ollama_bench.vision.preflight import Notice
 from ollama_bench.vision.runner import Step
 from ollama_bench.vision.summary import RunSummary, Stat, TargetSummary
 
@@ -88,6 +89,15 @@ def _cpu(t: TargetSummary) -> str:
     return fmt_pct_pair(u.cpu_pct_mean, u.cpu_pct_peak) + run
 
 
+def _accuracy(t: TargetSummary) -> str:
+    """`98% (6 images)`: the share, and how many images it rests on."""
+    share = t.accuracy.get("overall")
+    if share is None:
+        return "–"
+    n = t.accuracy_images
+    return f"{fmt_share(share)} ({n} image{'' if n == 1 else 's'})" if n else fmt_share(share)
+
+
 def _spread(stat: Stat) -> str:
     if stat.mean is None:
         return "–"
@@ -112,7 +122,7 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
             [f"{t.samples} ({t.failed})" if t.usable else "unusable" for t in targets],
         ),
         ("valid JSON", [fmt_share(t.valid_rate) for t in targets]),
-        ("accuracy", [fmt_share(t.accuracy.get("overall")) for t in targets]),
+        ("accuracy", [_accuracy(t) for t in targets]),
         ("latency median", [fmt_seconds(t.latency_s.median) for t in targets]),
         ("latency p90", [fmt_seconds(t.latency_s.p90) for t in targets]),
         ("latency mean ± sd", [_spread(t.latency_s) for t in targets]),
@@ -198,6 +208,13 @@ def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
             console.print(f"[red]✗[/red] {info.name}: {info.error}")
         for warning in info.warnings:
             console.print(f"  [yellow]warning[/yellow] {warning}")
+
+
+def print_notices(notices: Sequence[Notice], console: Console) -> None:
+    """What the checks before the first request found (vision/preflight.py)."""
+    for notice in notices:
+        hint = f" [dim]({printable(notice.hint)})[/dim]" if notice.hint else ""
+        console.print(f"[yellow]warning[/yellow] {printable(notice.message)}{hint}")
 
 
 def print_give_up(target: str, reason: str, console: Console) -> None:

@@ -26,6 +26,7 @@ from ollama_bench.models import (
 )
 from ollama_bench.ops.doctor import placement_findings, role_of
 from ollama_bench.stats import MIN_N_FOR_P90, Summary, Verdict, speedup
+from ollama_bench.vision.preflight import input_notices
 
 NS_PER_S = 1e9
 MIN_N_FOR_CI = 3  # a bootstrap of fewer values per group says nothing
@@ -80,6 +81,7 @@ class TargetSummary(BaseModel):
     cold_load_s: float | None = None  # median load_duration of requests that paid a load
     suspicious: int = 0  # completed requests whose server timings cannot be true: no rates
     accuracy: dict[str, float | None] = Field(default_factory=dict)  # "overall" and each field
+    accuracy_images: int = 0  # distinct images the accuracy rests on (labelled, answered)
     placement: Placement | None = None  # where the model ran: after the warm-up, else at the end
     utilisation: UtilisationSummary | None = None
 
@@ -152,6 +154,7 @@ def summarise_target(
         cold_load_s=statistics.median(_seconds(cold_loads)) if cold_loads else None,
         suspicious=sum(1 for t in timings if t.suspicious),
         accuracy=accuracy,
+        accuracy_images=len({s.image for s in done if s.score is not None}),
     )
 
 
@@ -401,6 +404,10 @@ def _warnings(
                     hint=f"raise --num-predict (now {header.settings.num_predict})",
                 )
             )
+    found += [
+        Warning(target=None, code=n.code, message=n.message, hint=n.hint)
+        for n in input_notices(header.images, header.labels)
+    ]
     if header.labels == {} and any(s.samples for s in targets):
         found.append(
             Warning(
