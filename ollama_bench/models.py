@@ -195,7 +195,9 @@ class Timing(BaseModel):
 class RequestError(BaseModel):
     """Why a request produced no complete reply. `kind` is stable, `message` is for people."""
 
-    kind: str  # connect, timeout, http_<status>, stream_error, truncated, reset, protocol
+    # connect, timeout, http_<status>, stream_error, truncated, reset, protocol; skipped: not
+    # sent, the target was given up on (vision/health.py)
+    kind: str
     message: str
 
 
