@@ -53,6 +53,8 @@ def inspect(data: bytes) -> Picture:
                 image.load()
     except Image.DecompressionBombError as exc:
         raise ValueError(f"too many pixels to decode safely ({exc})") from None
+    except Image.UnidentifiedImageError:
+        raise ValueError("not an image format Pillow knows") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
     return picture

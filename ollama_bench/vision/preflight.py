@@ -48,7 +48,10 @@ def _names(names: Sequence[str]) -> str:
     return ", ".join(names[:LISTED]) + (", …" if len(names) > LISTED else "")
 
 
-def _mebibytes(size_bytes: int) -> str:
+def _size(size_bytes: int) -> str:
+    """`812 KiB`, `12.3 MiB`."""
+    if size_bytes < 2**20:
+        return f"{size_bytes / 2**10:.0f} KiB"
     return f"{size_bytes / 2**20:.1f} MiB"
 
 
@@ -65,7 +68,7 @@ def input_notices(images: Sequence[ImageInfo], labels: Mapping[str, Any]) -> lis
             found.append(
                 Notice(
                     "large-image",
-                    f"{info.name} is {width}×{height} px ({_mebibytes(size_bytes)}): the model "
+                    f"{info.name} is {width}×{height} px ({_size(size_bytes)}): the model "
                     f"looks at {MODEL_SIDE_PX} px at most, so the rest only adds upload and "
                     "resizing to every request, which blurs the speed-up",
                     f"--max-image-side {MODEL_SIDE_PX} sends a downsized copy",
