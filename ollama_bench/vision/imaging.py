@@ -14,7 +14,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 #: Pillow's names for the formats Ollama decodes (MPO: a JPEG with extra frames, from phones).
 OLLAMA_FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "TIFF", "WEBP"})
@@ -53,7 +53,7 @@ def inspect(data: bytes) -> Picture:
                 image.load()
     except Image.DecompressionBombError as exc:
         raise ValueError(f"too many pixels to decode safely ({exc})") from None
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise ValueError("not an image format Pillow knows") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
