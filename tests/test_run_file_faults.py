@@ -120,6 +120,30 @@ def test_cli_full_disk_mid_run_exits_74_with_the_summary(
     assert report.exit_code == 0 and json.loads(report.stdout)["targets"][0]["samples"] == 3
 
 
+def test_cli_full_disk_at_the_footer_exits_74(
+    fake_ollama: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = make_images(tmp_path / "images")
+    server = fake_ollama(reply=answer_from_labels(images))
+    out = tmp_path / "r.jsonl"
+    filling = DiskFills(room=10**9)
+    monkeypatch.setattr(store, "os", filling)
+    real_close = RunWriter.close
+
+    def close(self: RunWriter, footer: Any = None) -> None:
+        filling.room = 0  # every sample fitted; the footer does not
+        real_close(self, footer)
+
+    monkeypatch.setattr(RunWriter, "close", close)
+    result = run_cli(
+        *("--target", f"t={server.url}", "--images", str(images), "--runs", "2"),
+        *("--warmup", "0", "--out", str(out), "--json"),
+    )
+    assert result.exit_code == 74, result.output
+    assert json.loads(result.stdout)["targets"][0]["samples"] == 4
+    assert [r["kind"] for r in whole_lines(out)] == ["header"] + ["sample"] * 4
+
+
 def test_cli_full_disk_before_the_start_exits_74_in_one_line(
     fake_ollama: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -220,6 +220,8 @@ async def run_vision(
                 placements=outcome.placements,
                 utilisation=outcome.utilisation,
             )
+        if writer.failure is not None:  # every request is on disk, but the footer did not fit
+            raise writer.failure
         return outcome.summary
     finally:
         monitor.stop()
