@@ -59,6 +59,15 @@ def printable(text: str) -> str:
     return escape(visible(text))
 
 
+def clip(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters with an ellipsis when longer.
+
+    >>> clip("abcdef", 4)
+    'abc…'
+    """
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def sanitised(value: T, leaf: Callable[[str], str] = printable) -> T:
     """A copy of `value` (a record, or containers of them) with `leaf` applied to every string,
     dictionary keys included. Records are rebuilt without validation: only strings change."""

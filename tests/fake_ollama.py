@@ -150,6 +150,7 @@ class FakeConfig:
     metrics: dict[str, int] = field(default_factory=dict)  # final-chunk metrics to lie with
     chunk_chars: int = 0  # > 0: stream the reply in pieces of this many characters, not tokens
     require_auth: str | None = None  # an auth proxy: other Authorization values get HTTP 401
+    version_body: Any = None  # when set, /api/version answers this (JSON, or bytes as they are)
 
 
 @dataclass
@@ -600,6 +601,10 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/":
                 return self._send(200, b"Ollama is running", "text/plain; charset=utf-8")
             if path == "/api/version":
+                body = self.fake.config.version_body
+                if body is not None:
+                    raw = body if isinstance(body, bytes) else _dumps(body)
+                    return self._send(200, raw, JSON_TYPE)
                 return self._json(200, {"version": self.fake.config.version})
             if path == "/api/tags":
                 return self._tags()

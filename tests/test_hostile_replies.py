@@ -138,6 +138,33 @@ def test_field_error_messages_are_capped() -> None:
     assert all(len(m) <= scoring.MAX_MESSAGE_CHARS for m in messages)
 
 
+@pytest.mark.parametrize(
+    "body", [[1, 2], "0.24.0", {"versions": "0.24.0"}, None], ids=["list", "string", "key", "deep"]
+)
+def test_a_probe_answer_of_the_wrong_shape_makes_the_target_unusable(
+    fake_ollama: Make, tmp_path: Path, body: Any
+) -> None:
+    images = make_images(tmp_path / "images")
+    server = fake_ollama(version_body=body if body is not None else b"[" * 5000 + b"]" * 5000)
+    result = run_cli("--target", f"t={server.url}", "--images", str(images), "--out", str(tmp_path))
+    assert result.exit_code == 3, result.output
+    assert "does not answer like Ollama" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_megabyte_of_error_text_is_clipped(fake_ollama: Make, tmp_path: Path) -> None:
+    images = make_images(tmp_path / "images")
+    server = fake_ollama(fault_message="E" * 1_000_000)
+    server.inject("500")
+    out = tmp_path / "r.jsonl"
+    result = run_cli(
+        *("--target", f"t={server.url}", "--images", str(images), "--runs", "2"),
+        *("--warmup", "0", "--out", str(out), "--json"),
+    )
+    assert result.exit_code == 0, result.output
+    (failed,) = [s for s in samples_of(out) if not s["ok"]]
+    assert 100 < len(failed["error"]["message"]) <= 2000
+
+
 # -- 5: lone surrogates ------------------------------------------------------------------------
 
 

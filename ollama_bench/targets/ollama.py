@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import ollama
-import pydantic
 
 from ollama_bench.models import (
     Placement,
@@ -31,11 +30,13 @@ from ollama_bench.models import (
 )
 from ollama_bench.targets.auth import request_headers
 from ollama_bench.targets.base import Exchange, TargetFailure
-from ollama_bench.untrusted import storable
+from ollama_bench.untrusted import clip, storable
 
 PROBE_TIMEOUT_S = 10.0
 #: How long to wait for the end of a stream after its final `done: true` chunk.
 DRAIN_S = 0.5
+#: A server's error text is kept up to this length: a megabyte of it per sample helps no one.
+MAX_ERROR_CHARS = 2000
 
 #: Ollama releases whose engine has the mllama (llama3.2-vision) implementation. 0.30 replaced
 #: the Go engine with llama-server, which answers HTTP 500 "unknown model architecture: 'mllama'".
@@ -108,7 +109,7 @@ def classify_error(exc: BaseException, timeout_s: float) -> RequestError:
     """A stable kind for each way a request can fail, with the server's or library's words."""
     if isinstance(exc, ollama.ResponseError):
         kind = f"http_{exc.status_code}" if exc.status_code >= 0 else "stream_error"
-        return RequestError(kind=kind, message=storable(exc.error))
+        return RequestError(kind=kind, message=clip(storable(exc.error), MAX_ERROR_CHARS))
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return RequestError(kind="timeout", message=f"no complete reply within {timeout_s:g} s")
     if isinstance(exc, httpx.ConnectError | ConnectionError):
@@ -117,7 +118,8 @@ def classify_error(exc: BaseException, timeout_s: float) -> RequestError:
         return RequestError(kind="truncated", message=f"stream cut short: {exc}")
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
         return RequestError(kind="reset", message=f"connection lost: {exc or type(exc).__name__}")
-    return RequestError(kind="protocol", message=storable(f"{type(exc).__name__}: {exc}"))
+    message = clip(storable(f"{type(exc).__name__}: {exc}"), MAX_ERROR_CHARS)
+    return RequestError(kind="protocol", message=message)
 
 
 class OllamaTarget:
@@ -159,7 +161,7 @@ class OllamaTarget:
         try:
             response = await self._http.get("/api/version")
             response.raise_for_status()
-            info.version = storable(str(response.json()["version"]))
+            info.version = clip(storable(str(response.json()["version"])), MAX_ERROR_CHARS)
             info.reachable = True
             listed = await self._client.list()
             wanted = canonical_model(model)
@@ -187,12 +189,14 @@ class OllamaTarget:
             info.error = f"{self.spec.url} did not answer within {PROBE_TIMEOUT_S:g} s"
         except ConnectionError:
             info.error = f"cannot connect to {self.spec.url}"
-        except (httpx.HTTPStatusError, KeyError, ValueError, pydantic.ValidationError) as exc:
-            info.error = (
-                f"{self.spec.url} does not answer like Ollama ({type(exc).__name__}: {exc})"
-            )
         except (ollama.ResponseError, httpx.HTTPError) as exc:
-            info.error = f"{self.spec.url}: {exc}"
+            if isinstance(exc, httpx.HTTPStatusError):
+                info.error = f"{self.spec.url} does not answer like Ollama ({exc})"
+            else:
+                info.error = f"{self.spec.url}: {clip(storable(str(exc)), MAX_ERROR_CHARS)}"
+        except Exception as exc:  # whatever a hostile answer breaks: the target is unusable
+            broke = clip(storable(f"{type(exc).__name__}: {exc}"), MAX_ERROR_CHARS)
+            info.error = f"{self.spec.url} does not answer like Ollama ({broke})"
         if (
             info.version
             and (why := mllama_version_warning(info.version))

@@ -113,12 +113,12 @@ async def execute(
     for seq, step in enumerate(steps, start=first_seq):
         observer.started(step)
         started_at = datetime.now(UTC)
-        refusal = health.refusal(step.target) if health else None
+        refusal = health.refusal(step.target) if health is not None else None
         if refusal is not None:
             exchange = Exchange(reply="", timing=Timing(latency_ns=0), error=refusal)
         else:
             exchange = await targets[step.target].chat(scenario.prompt, step.image.data, schema)
-            if health:
+            if health is not None:
                 health.record(step.target, exchange.error)
         validation, score = judge(scenario, exchange, scenario.labels.get(step.image.name))
         observer.finished(

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import jsonschema
 from pydantic import BaseModel, ValidationError
 
+from ollama_bench import untrusted
 from ollama_bench.models import FieldError
 
 Extraction = Literal["clean", "fenced", "embedded", "none"]
@@ -39,8 +40,8 @@ MAX_MESSAGE_CHARS = 300
 
 
 def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """`text`, cut to `limit` characters with an ellipsis when longer."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """`text`, cut to MAX_MESSAGE_CHARS (or `limit`) characters."""
+    return untrusted.clip(text, limit)
 
 
 def extract_json(text: str) -> tuple[Any, Extraction]:
