@@ -1,5 +1,5 @@
-"""Server-supplied text with rich markup or terminal escape codes (hardening row 3): shown
-literally, never obeyed, never a crash; the `[docker]` of an install hint survives the tables."""
+"""Server-supplied text with rich markup or terminal escape codes: shown literally, never
+obeyed, never a crash; the `[docker]` of an install hint survives the tables."""
 
 from __future__ import annotations
 

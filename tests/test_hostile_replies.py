@@ -1,8 +1,8 @@
 """Replies and timings no honest server sends: each is recorded as what it is, none stops a run.
 
-Rows of the hardening table covered here: a reply nested too deep to parse (1), a reply that
-made scoring quadratic (4), a lone surrogate in streamed content (5), server durations that
-cannot be true (9), and a stream held open after its final chunk (11).
+Here: a reply nested too deep to parse, a reply that would make an uncapped search for JSON
+quadratic, probe answers of the wrong shape, megabytes of error text, a lone surrogate in streamed
+content, server durations that cannot be true, and a stream held open after its final chunk.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def samples_of(path: Path) -> list[dict[str, Any]]:
     return [line for line in read_run(path) if line["kind"] == "sample"]
 
 
-# -- 1: nesting too deep to parse --------------------------------------------------------------
+# -- nesting too deep to parse --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("opener", ["[", "{", '{"a":['])
@@ -81,7 +81,7 @@ def test_deeply_nested_reply_is_stored_and_the_run_goes_on(
     assert footer["kind"] == "footer" and footer["interrupted"] is False
 
 
-# -- 4: bounded, linear-time extraction --------------------------------------------------------
+# -- bounded, linear-time extraction --------------------------------------------------------
 
 
 class _CountingDecoder(json.JSONDecoder):
@@ -165,7 +165,7 @@ def test_a_megabyte_of_error_text_is_clipped(fake_ollama: Make, tmp_path: Path) 
     assert 100 < len(failed["error"]["message"]) <= 2000
 
 
-# -- 5: lone surrogates ------------------------------------------------------------------------
+# -- lone surrogates ------------------------------------------------------------------------
 
 
 def test_lone_surrogate_in_streamed_content_is_kept_as_a_replacement_character(
@@ -199,7 +199,7 @@ def test_lone_surrogate_in_an_error_text_is_stored(fake_ollama: Make, tmp_path: 
     assert failed["error"]["message"] == "runner died \ufffd here"
 
 
-# -- 9: timings that cannot be true ------------------------------------------------------------
+# -- timings that cannot be true ------------------------------------------------------------
 
 
 def timing(latency_ns: int, **server: Any) -> Timing:
@@ -275,7 +275,7 @@ def test_lying_server_is_flagged_and_kept_out_of_rates(fake_ollama: Make, tmp_pa
     assert all(s["timing"]["suspicious"] for s in samples_of(out) if s["target"] == "gpu")
 
 
-# -- 11: a stream held open after its final chunk ----------------------------------------------
+# -- a stream held open after its final chunk ----------------------------------------------
 
 
 def test_done_then_held_open_is_a_complete_reply(fake_ollama: Make, tmp_path: Path) -> None:

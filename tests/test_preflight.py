@@ -1,4 +1,4 @@
-"""Checks before the first request (hardening row 15): images that do not decode, very large
+"""Checks before the first request: images that do not decode, very large
 images (and --max-image-side), labels of the wrong type, labels naming missing files, images
 without labels, and how many images the accuracy rests on."""
 

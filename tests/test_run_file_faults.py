@@ -1,5 +1,5 @@
-"""The run file under stress: a full disk (2), two runs in one second (7), files that are not run
-files (12). A full disk stops the run cleanly: every finished request is in the summary, the file
+"""The run file under stress: a full disk, two runs in one second, files that are not run
+files. A full disk stops the run cleanly: every finished request is in the summary, the file
 ends on a whole line, exit 74."""
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def whole_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-# -- 2: a full disk --------------------------------------------------------------------------
+# -- a full disk --------------------------------------------------------------------------
 
 
 def test_full_disk_mid_run_keeps_whole_lines_and_says_so(
@@ -227,7 +227,7 @@ def test_a_lone_surrogate_anywhere_is_stored_as_a_replacement_character(tmp_path
     )
 
 
-# -- 7: run file names cannot collide ------------------------------------------------------
+# -- run file names cannot collide ------------------------------------------------------
 
 
 def test_default_name_holds_the_run_id(tmp_path: Path) -> None:
@@ -259,7 +259,7 @@ def test_two_runs_in_the_same_second_both_keep_their_file(
     assert {json.loads(r.stdout)["run_file"] for r in (first, second)} == {str(f) for f in files}
 
 
-# -- 12: files that are not run files --------------------------------------------------------
+# -- files that are not run files --------------------------------------------------------
 
 
 @pytest.mark.parametrize(

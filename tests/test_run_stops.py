@@ -1,6 +1,5 @@
 """How a run ends when the world does not cooperate: a run where some target never answered
-(exit 4, and --max-failure-rate) (6), SIGTERM and SIGHUP (8), a target that dies or hangs
-mid-run (13)."""
+(exit 4, and --max-failure-rate), SIGTERM and SIGHUP, a target that dies or hangs mid-run."""
 
 from __future__ import annotations
 
@@ -37,7 +36,7 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
-# -- 6: exit 4 when a target has no successful measured request ----------------------------------
+# -- exit 4 when a target has no successful measured request ----------------------------------
 
 
 def test_every_request_failing_exits_4(fake_ollama: Make, tmp_path: Path) -> None:
@@ -94,7 +93,7 @@ def test_exit_codes_are_documented_in_help() -> None:
             assert needle in text, (command, needle)
 
 
-# -- 8: SIGTERM and SIGHUP act like Ctrl-C --------------------------------------------------------
+# -- SIGTERM and SIGHUP act like Ctrl-C --------------------------------------------------------
 
 
 def start_long_run(
@@ -159,7 +158,7 @@ def test_termination_signals_act_like_ctrl_c(
     assert summary["interrupted"] is True and summary["targets"][0]["samples"] == len(samples)
 
 
-# -- 13: a target that dies or hangs mid-run -----------------------------------------------------
+# -- a target that dies or hangs mid-run -----------------------------------------------------
 
 
 def test_a_target_that_dies_mid_run_is_given_up_after_3(fake_ollama: Make, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Servers behind authentication (hardening row 10): credentials in the URL become Basic auth,
+"""Servers behind authentication: credentials in the URL become Basic auth,
 --header is sent on every call including the probe, OLLAMA_API_KEY is honoured everywhere, and
 no secret is ever printed or stored."""
 

@@ -80,7 +80,7 @@ def test_mllama_version_gate(version: str, ok: bool) -> None:
     assert (mllama_version_warning(version) is None) is ok
 
 
-# -- a second target after a comma, unknown options (hardening row 14) -----------------------
+# -- a second target after a comma, unknown options ------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_option_of_the_wrong_type_is_refused() -> None:
         parse_target("cpu=http://localhost:11434,num_gpu=all")
 
 
-# -- credentials and headers (hardening row 10) ------------------------------------------------
+# -- credentials and headers ------------------------------------------------------------------
 
 
 def test_credentials_in_the_url_are_masked_and_kept_apart() -> None:
