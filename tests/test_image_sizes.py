@@ -17,7 +17,6 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ollama_bench.cli import app
-from ollama_bench.errors import UsageError
 from ollama_bench.vision.imaging import resize_longest_side
 from ollama_bench.vision.scenarios import load_scenario
 from ollama_bench.vision.sizes import sized_name, sized_scenario
@@ -48,9 +47,11 @@ def test_resize_keeps_aspect_and_format_up_and_down(name: str) -> None:
             assert image.format == kind
 
 
-def test_a_file_that_is_not_an_image_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match="cannot resize an image to 448 px"):
-        resize_longest_side(b"not an image", 448)
+def test_sizes_and_max_image_side_cannot_both_be_given() -> None:
+    args = ["vision", "--image-sizes", "448", "--max-image-side", "896", "-t", "x=http://h:1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "--image-sizes and --max-image-side both choose the size" in result.output
 
 
 def test_sized_scenario_copies_every_image_per_size_with_its_label() -> None:
@@ -63,7 +64,13 @@ def test_sized_scenario_copies_every_image_per_size_with_its_label() -> None:
     assert sized.labels[first.name] == scenario.labels["cctv_01.jpg"]
     info = first.info()
     assert (info.side_px, info.source) == (448, "cctv_01.jpg")
-    assert info.sha256 == hashlib.sha256(first.data).hexdigest() != scenario.images[0].sha256
+    assert info.sent_sha256 == hashlib.sha256(first.data).hexdigest() != info.sha256
+    assert info.sha256 == scenario.images[0].sha256  # the file's, as for any image
+    assert (info.sent_width_px, info.sent_height_px, info.sent_size_bytes) == (
+        448,
+        252,
+        len(first.data),
+    )
 
 
 def test_sweep_sends_bigger_images_counts_their_tokens_and_orders_the_table(
@@ -90,8 +97,9 @@ def test_sweep_sends_bigger_images_counts_their_tokens_and_orders_the_table(
         if path != "/api/chat" or not body or not body.get("messages"):
             continue
         data = base64.b64decode(body["messages"][0]["images"][0])
-        copy = next(i for i in by_name.values() if i["sha256"] == hashlib.sha256(data).hexdigest())
-        assert copy["size_bytes"] == len(data)
+        sent = hashlib.sha256(data).hexdigest()
+        copy = next(i for i in by_name.values() if i["sent_sha256"] == sent)
+        assert copy["sent_size_bytes"] == len(data)
         received.setdefault(copy["side_px"], []).append(len(data))
         w, h = dimensions(data)
         assert max(w, h) == copy["side_px"]

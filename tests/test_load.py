@@ -21,6 +21,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,14 @@ from ollama_bench.cli import app
 from ollama_bench.load.bench import LoadJob, LoadOutcome, run_load
 from ollama_bench.load.records import LoadSample, StepSpec, read_load_run
 from ollama_bench.load.schedule import plan_steps, poisson_offsets_s
-from ollama_bench.load.summary import LoadSummary, closed_loop_knee, open_loop_knee, slope
-from ollama_bench.models import RequestSettings
+from ollama_bench.load.summary import (
+    LoadSummary,
+    closed_loop_knee,
+    open_loop_knee,
+    slope,
+    summarise_step,
+)
+from ollama_bench.models import RequestSettings, ServerTimings, Timing
 from ollama_bench.targets.spec import parse_target
 from ollama_bench.vision.scenarios import load_scenario
 
@@ -220,7 +227,7 @@ def test_sigterm_or_ctrl_c_keeps_what_was_measured(
     killer.start()
     result = CliRunner().invoke(app, [*args, "--json"])
     killer.join()
-    assert result.exit_code == 130, result.output
+    assert result.exit_code == 128 + signum, result.output  # 143 for SIGTERM, as shells say
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert lines[-1]["kind"] == "footer" and lines[-1]["interrupted"] is True
     assert lines[-1]["samples"] == sum(1 for r in lines if r["kind"] == "sample") >= 5
@@ -245,7 +252,7 @@ def test_bad_levels_exit_2_in_one_line(args: list[str], needle: str) -> None:
 def test_help_documents_exit_codes_and_env_vars() -> None:
     result = CliRunner().invoke(app, ["load", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for text in ("130", "OBENCH_CONCURRENCY", "OBENCH_RATE", "OBENCH_SLO_LATENCY", "SIGTERM"):
+    for text in ("130, 143, 129", "OBENCH_CONCURRENCY", "OBENCH_RATE", "OBENCH_SLO_LATENCY"):
         assert text in result.output
 
 
@@ -292,7 +299,8 @@ def test_failures_are_counted_and_a_dead_target_is_left_out(
     args = ["load", "-q", "--json", "--no-monitor", "-t", f"up={server.url}", "-t", f"down={dead}"]
     args += ["--concurrency", "2", "--requests", "6", "--out", str(tmp_path / "l.jsonl")]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 4, result.output  # a target without a successful request
+    assert "down had no successful measured request (unusable)" in result.output
     summary = json.loads(result.stdout)
     up, down = summary["targets"]
     (step,) = up["steps"]
@@ -301,3 +309,27 @@ def test_failures_are_counted_and_a_dead_target_is_left_out(
     assert down["usable"] is False and down["steps"] == [] and "cannot connect" in down["error"]
     codes = {(w["target"], w["code"]) for w in summary["warnings"]}
     assert {("up", "failures"), ("down", "unusable")} <= codes
+
+
+def test_impossible_server_timings_give_no_queueing_or_token_rate() -> None:
+    lying = ServerTimings(total_duration_ns=9 * 10**9, eval_count=50, eval_duration_ns=9 * 10**9)
+    honest = ServerTimings(total_duration_ns=10**8, eval_count=5, eval_duration_ns=9 * 10**7)
+    samples = [
+        LoadSample(
+            seq=i,
+            target="t",
+            step=0,
+            phase="measured",
+            image="a.jpg",
+            image_sha256="0" * 64,
+            started_at=datetime.now(UTC),
+            sent_ns=i * 10**8,
+            in_flight=1,
+            ok=True,
+            timing=Timing(latency_ns=10**8, server=server),
+        )
+        for i, server in enumerate([lying, honest])
+    ]
+    step = summarise_step(closed(0, 1, 2), samples, None, [])
+    assert step.queue_s.n == 1 and step.queue_s.p50 == pytest.approx(0.01)  # the honest one
+    assert step.output_tokens_per_s == pytest.approx(5 / 0.2)

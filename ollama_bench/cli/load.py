@@ -4,36 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ollama_bench.cli.app import (
     DebugOpt,
+    HeaderOpt,
     JsonOpt,
     ModelOpt,
     QuietOpt,
     TargetOpt,
     app,
     parse_levels,
+    target_specs,
 )
+from ollama_bench.cli.signals import stops_like_ctrl_c
 from ollama_bench.console import err_console, fail, show
-from ollama_bench.errors import ObenchError
+from ollama_bench.errors import FailedRunError, ObenchError, RunFileError
 from ollama_bench.load.bench import LoadJob, LoadOutcome, run_load
 from ollama_bench.load.records import is_load_header, read_load_run
 from ollama_bench.load.schedule import plan_steps
-from ollama_bench.load.summary import summarise_load
+from ollama_bench.load.summary import load_problem, summarise_load
 from ollama_bench.models import RequestSettings
-from ollama_bench.targets.spec import DEFAULT_TARGETS, parse_targets
+from ollama_bench.untrusted import printable
 from ollama_bench.views.load_tables import LoadProgress, render_load
-from ollama_bench.views.tables import print_probe, progress_bar
+from ollama_bench.views.tables import print_notices, print_probe, progress_bar
+from ollama_bench.vision import preflight
 from ollama_bench.vision.scenarios import builtin_names, load_scenario
 
 LOAD_EXIT = (
     "Exit codes: 0 the sweep completed (failed requests are counted, not fatal); 2 usage or "
-    "input error; 3 no target usable (unreachable or model missing); 130 interrupted by Ctrl-C "
-    "or SIGTERM (finished requests are kept and summarised)."
+    "input error; 3 no target usable (unreachable or model missing); 4 the sweep completed but "
+    "a target had no successful measured request; 74 the run file could not be written (disk "
+    "full): the sweep stopped, what was measured is summarised; 130, 143, 129 interrupted by "
+    "Ctrl-C, SIGTERM or SIGHUP (finished requests are kept and summarised)."
 )
 
 
@@ -73,6 +80,7 @@ def load(
         ),
     ] = "cctv",
     target: TargetOpt = None,
+    header: HeaderOpt = None,
     model: ModelOpt = "llama3.2-vision",
     images: Annotated[
         Path | None,
@@ -174,54 +182,80 @@ def load(
     under --slo-latency, ITL, energy, and where each target saturates (the knee).
     """
     outcome = LoadOutcome()
-    try:
-        closed = parse_levels(concurrency, "--concurrency", integer=True) if concurrency else []
-        rates = parse_levels(rate, "--rate", integer=False) if rate else []
-        if not closed and not rates:
-            closed = [1, 2, 4, 8]
-        settings = RequestSettings(
-            model=model,
-            seed=seed,
-            num_ctx=num_ctx,
-            num_predict=num_predict,
-            keep_alive=keep_alive,
-            timeout_s=timeout,
-            structured=structured,
-        )
-        job = LoadJob(
-            scenario=load_scenario(scenario, images),
-            settings=settings,
-            targets=parse_targets(target or list(DEFAULT_TARGETS)),
-            warmup=warmup,
-            steps=plan_steps(
-                [int(c) for c in closed],
-                rates,
-                max_requests=requests,
-                max_duration_s=duration,
-                seed=seed,
-            ),
-            out=out,
-            slo_latency_s=slo_latency,
-            monitor=monitor,
-        )
-        with progress_bar(err_console, enabled=not quiet) as bar:
-            summary = asyncio.run(
-                run_load(
-                    job,
-                    outcome,
-                    on_probe=lambda infos: print_probe(infos, err_console),
-                    observer=LoadProgress(bar),
-                )
+    with stops_like_ctrl_c() as stop:
+        try:
+            job = _job(
+                scenario=load_scenario(scenario, images),
+                settings=RequestSettings(
+                    model=model,
+                    seed=seed,
+                    num_ctx=num_ctx,
+                    num_predict=num_predict,
+                    keep_alive=keep_alive,
+                    timeout_s=timeout,
+                    structured=structured,
+                ),
+                targets=target_specs(target, header),
+                levels=(concurrency, rate),
+                bounds=(requests, duration),
+                warmup=warmup,
+                out=out,
+                slo_latency_s=slo_latency,
+                monitor=monitor,
             )
-    except ObenchError as exc:
-        raise fail(exc, debug) from None
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        if outcome.summary is None:
-            err_console.print("interrupted before any request finished; nothing was recorded")
-            raise typer.Exit(130) from None
-        err_console.print(
-            f"[yellow]interrupted:[/yellow] finished requests are in {outcome.run_file}"
-        )
-        show(outcome.summary, json_output, render_load)
-        raise typer.Exit(130) from None
+            print_notices(preflight.check(job.scenario), err_console)
+            with progress_bar(err_console, enabled=not quiet) as bar:
+                summary = asyncio.run(
+                    run_load(
+                        job,
+                        outcome,
+                        on_probe=lambda infos: print_probe(infos, err_console),
+                        observer=LoadProgress(bar),
+                    )
+                )
+        except RunFileError as exc:  # the disk filled: what was measured is shown, then why
+            if outcome.summary is not None:
+                show(outcome.summary, json_output, render_load)
+            raise fail(exc, debug) from None
+        except ObenchError as exc:
+            raise fail(exc, debug) from None
+        except KeyboardInterrupt:
+            by = "" if stop.signum == signal.SIGINT else f" by {stop.name}"
+            if outcome.summary is None:
+                err_console.print(
+                    f"interrupted{by} before any request finished; nothing was recorded"
+                )
+                raise typer.Exit(stop.exit_code) from None
+            err_console.print(
+                f"[yellow]interrupted{by}:[/yellow] finished requests are in "
+                f"{printable(str(outcome.run_file))}"
+            )
+            show(outcome.summary, json_output, render_load)
+            raise typer.Exit(stop.exit_code) from None
     show(summary, json_output, render_load)
+    if problem := load_problem(summary):
+        hint = f"each failed request is in {summary.run_file} with its error"
+        raise fail(FailedRunError(problem, hint), debug)
+
+
+def _job(
+    *,
+    levels: tuple[str | None, str | None],
+    bounds: tuple[int, float],
+    **fields: Any,
+) -> LoadJob:
+    """The job from the parsed options: --concurrency and --rate as steps (1,2,4,8 when neither
+    is given), each bounded by --requests and --duration."""
+    concurrency, rate = levels
+    closed = parse_levels(concurrency, "--concurrency", integer=True) if concurrency else []
+    rates = parse_levels(rate, "--rate", integer=False) if rate else []
+    if not closed and not rates:
+        closed = [1, 2, 4, 8]
+    steps = plan_steps(
+        [int(c) for c in closed],
+        rates,
+        max_requests=bounds[0],
+        max_duration_s=bounds[1],
+        seed=fields["settings"].seed,
+    )
+    return LoadJob(steps=steps, **fields)

@@ -3,8 +3,9 @@ summary.
 
 Targets are loaded one after another, never together: a target's steps would otherwise compete
 with another's for the client and, on one machine, for the same CPU. Every request is on disk
-as it ends; Ctrl-C or SIGTERM ends the step in progress (its unfinished requests are dropped)
-and the summary of everything finished lands in `LoadOutcome` before the interrupt propagates.
+as it ends; Ctrl-C (and SIGTERM or SIGHUP, which cli/signals.py turns into it) ends the step in
+progress (its unfinished requests are dropped) and the summary of everything finished lands in
+`LoadOutcome` before the interrupt propagates.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import signal
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ollama_bench import __version__
+from ollama_bench.errors import RunFileError
 from ollama_bench.load.engine import TargetPool, run_step, warm_up
 from ollama_bench.load.records import (
     LoadFooter,
@@ -97,22 +98,6 @@ def _header(
     )
 
 
-@contextlib.contextmanager
-def _sigterm_cancels_current_task() -> Iterator[None]:
-    """SIGTERM ends the run as Ctrl-C does: the task is cancelled, `finally` blocks run."""
-    loop, task = asyncio.get_running_loop(), asyncio.current_task()
-    installed = False
-    if task is not None:
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
-            installed = True
-    try:
-        yield
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGTERM)
-
-
 async def _load_target(
     name: str,
     pool: TargetPool,
@@ -169,18 +154,8 @@ async def run_load(
     on_probe: Callable[[list[TargetInfo]], None],
     observer: LoadObserver,
 ) -> LoadSummary:
-    """Raises NoTargetError (exit 3) when no target can be used; otherwise always summarises."""
-    with _sigterm_cancels_current_task():
-        return await _run(job, outcome, on_probe=on_probe, observer=observer)
-
-
-async def _run(
-    job: LoadJob,
-    outcome: LoadOutcome,
-    *,
-    on_probe: Callable[[list[TargetInfo]], None],
-    observer: LoadObserver,
-) -> LoadSummary:
+    """Raises NoTargetError (exit 3) when no target can be used, RunFileError (exit 74) when the
+    run file cannot be written (after summarising what was measured); otherwise summarises."""
     targets = {spec.name: open_target(spec, job.settings) for spec in job.targets}
     monitor = Monitor.disabled()
     try:
@@ -194,20 +169,25 @@ async def _run(
         header = _header(job, infos, started_at, monitor.monitoring)
         out = job.out
         label = f"{job.scenario.name}-load"
-        path = out if out.suffix == ".jsonl" else default_run_path(out, label, started_at)
+        path = (
+            out
+            if out.suffix == ".jsonl"
+            else default_run_path(out, label, started_at, header.run_id)
+        )
         writer = RunWriter(path, header)
         outcome.run_file = path
         seq = itertools.count()
         interrupted = True
 
         def keep(sample: LoadSample) -> None:
-            writer.append(sample)
-            outcome.samples.append(sample)
+            outcome.samples.append(sample)  # summarised even if the disk is full
+            writer.append(sample)  # raises RunFileError then, which stops the run
             observer.finished(sample)
 
         def keep_utilisation(sample: UtilisationSample) -> None:
-            writer.append(sample)
             outcome.utilisation.append(sample)
+            with contextlib.suppress(RunFileError):  # the request loop stops on its next write
+                writer.append(sample)
 
         monitor.start(keep_utilisation)
         try:

@@ -70,8 +70,9 @@ class Percentiles(BaseModel):
 
 
 def server_work_ns(timing: Timing) -> int | None:
-    """Load + prompt eval + eval durations: the time the server spent on this request itself."""
-    s = timing.server
+    """Load + prompt eval + eval durations: the time the server spent on this request itself;
+    None without them or when they cannot be true (models.Timing.suspicious)."""
+    s = None if timing.suspicious else timing.server
     parts = (s.load_duration_ns, s.prompt_eval_duration_ns, s.eval_duration_ns) if s else ()
     if not any(p is not None for p in parts):
         return None
@@ -282,7 +283,11 @@ def summarise_step(
     timings = [s.timing for s in done]
     elapsed_s = max(s.done_ns for s in samples) / NS_PER_S if samples else None
     per_s = (lambda count: count / elapsed_s) if elapsed_s else (lambda count: None)
-    tokens = [t.server.eval_count for t in timings if t.server and t.server.eval_count is not None]
+    tokens = [
+        t.server.eval_count
+        for t in timings
+        if t.server and t.server.eval_count is not None and not t.suspicious
+    ]
     queued = [
         (s.sent_ns / NS_PER_S, q / NS_PER_S)
         for s in done
@@ -422,3 +427,16 @@ def _warnings(
                 )
             )
     return found
+
+
+def load_problem(summary: LoadSummary) -> str | None:
+    """Why this sweep does not stand as a result (exit 4), naming each target at fault: one that
+    was unusable or had no successful measured request; None when every target had one."""
+    problems = []
+    for target in summary.targets:
+        sent = sum(s.sent for s in target.steps)
+        if not target.usable:
+            problems.append(f"{target.name} had no successful measured request (unusable)")
+        elif not any(s.completed for s in target.steps):
+            problems.append(f"{target.name} had no successful measured request ({sent} sent)")
+    return "; ".join(problems) or None

@@ -1,18 +1,19 @@
 """Rendering of a load sweep: per target a table of its steps, its knee, and the warnings.
 
 Nothing here measures or computes a statistic; it formats a LoadSummary (load/summary.py).
-Everything a server sent (errors, versions) is escaped before rich sees it.
+`render_load` makes its whole input printable first (untrusted.py): error texts, versions and
+names come from servers and are shown, never obeyed.
 """
 
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from ollama_bench.load.records import LoadSample, StepSpec
 from ollama_bench.load.summary import LoadSummary, LoadTargetSummary, Percentiles, StepSummary
+from ollama_bench.untrusted import sanitised
 from ollama_bench.views.tables import fmt_rate, fmt_seconds, fmt_share, print_warnings
 
 
@@ -47,9 +48,9 @@ def _growth(step: StepSummary) -> str:
 
 
 def throughput_table(target: LoadTargetSummary, slo: float | None) -> Table:
-    title = f"{escape(target.name)} · {escape(target.url)}"
+    title = f"{target.name} · {target.url}"
     if target.version:
-        title += f" · Ollama {escape(target.version)}"
+        title += f" · Ollama {target.version}"
     table = Table(title=f"{title}: throughput and latency", title_justify="left")
     columns = ["step", "requests (failed)", "req/s", "served/offered", "output tok/s"]
     columns += [f"goodput/s ≤ {fmt_seconds(slo)}"] if slo is not None else []
@@ -67,9 +68,7 @@ def throughput_table(target: LoadTargetSummary, slo: float | None) -> Table:
 
 
 def queue_table(target: LoadTargetSummary) -> Table:
-    table = Table(
-        title=f"{escape(target.name)}: queueing, streaming and energy", title_justify="left"
-    )
+    table = Table(title=f"{target.name}: queueing, streaming and energy", title_justify="left")
     columns = ["step", "queue p50", "queue p99", "queue growth", "client lag p99"]
     columns += ["ITL p50 / p99", "stalls", "J/request", "J/output token"]
     for name in columns:
@@ -94,41 +93,38 @@ def knee_lines(target: LoadTargetSummary) -> list[str]:
     for knee in target.knees:
         loop = "closed loop" if knee.mode == "concurrency" else "open loop"
         if knee.step is None:
-            lines.append(f"{escape(target.name)} ({loop}): {escape(knee.reason)}")
+            lines.append(f"{target.name} ({loop}): {knee.reason}")
         else:
             lines.append(
-                f"{escape(target.name)} ({loop}): knee at [bold]{knee.label}[/bold] "
-                f"({fmt_rate(knee.throughput_per_s)} req/s): {escape(knee.reason)}"
+                f"{target.name} ({loop}): knee at [bold]{knee.label}[/bold] "
+                f"({fmt_rate(knee.throughput_per_s)} req/s): {knee.reason}"
             )
     return lines
 
 
 def render_load(summary: LoadSummary, console: Console) -> None:
+    summary = sanitised(summary)
     sent = "schema" if summary.structured else "none"
-    title = (
-        f"[bold]{escape(summary.scenario)}[/bold] load · {escape(summary.model)} · format {sent}"
-    )
+    title = f"[bold]{summary.scenario}[/bold] load · {summary.model} · format {sent}"
     if summary.interrupted:
         title += " · [yellow]interrupted: partial results[/yellow]"
     console.print(title)
     console.print(f"[dim]targets loaded {summary.order}[/dim]")
     for target in summary.targets:
         if not target.usable:
-            console.print(
-                f"[red]✗[/red] {escape(target.name)}: not loaded ({escape(target.error or '')})"
-            )
+            console.print(f"[red]✗[/red] {target.name}: not loaded ({target.error or ''})")
             continue
         if not target.steps:
-            console.print(f"{escape(target.name)}: no measured request finished")
+            console.print(f"{target.name}: no measured request finished")
             continue
         console.print(throughput_table(target, summary.slo_latency_s))
         console.print(queue_table(target))
         for line in knee_lines(target):
             console.print(line)
     if summary.energy_note:
-        console.print(f"[dim]{escape(summary.energy_note)}[/dim]")
+        console.print(f"[dim]{summary.energy_note}[/dim]")
     print_warnings(summary.warnings, console)
-    console.print(f"run file: {escape(summary.run_file)}")
+    console.print(f"run file: {summary.run_file}")
 
 
 class LoadProgress:

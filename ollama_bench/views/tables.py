@@ -1,6 +1,9 @@
 """Rendering only: rich tables and a progress bar for people, JSON for programs.
 
-Nothing here measures or computes a statistic; it formats a RunSummary (summary.py).
+Nothing here measures or computes a statistic; it formats a RunSummary (summary.py). Every
+public entry makes its input printable first (untrusted.py: rich markup escaped, control
+characters and escape sequences shown, not obeyed): versions, digests, error texts and names come
+from servers or from a run file, and reach the terminal only that way.
 """
 
 from __future__ import annotations
@@ -8,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,6 +23,8 @@ from rich.progress import (
 from rich.table import Table
 
 from ollama_bench.models import Sample, TargetInfo
+from ollama_bench.untrusted import printable, sanitised
+from ollama_bench.vision.preflight import Notice
 from ollama_bench.vision.runner import Step
 from ollama_bench.vision.summary import RunSummary, Stat, TargetSummary, Warning
 
@@ -115,6 +119,15 @@ def fmt_energy(t: TargetSummary, per: str) -> str:
     return "–" if value is None else f"{value:.3g} J ({' + '.join(e.sources)})"
 
 
+def _accuracy(t: TargetSummary) -> str:
+    """`98% (6 images)`: the share, and how many images it rests on."""
+    share = t.accuracy.get("overall")
+    if share is None:
+        return "–"
+    n = t.accuracy_images
+    return f"{fmt_share(share)} ({n} image{'' if n == 1 else 's'})" if n else fmt_share(share)
+
+
 def _spread(stat: Stat) -> str:
     if stat.mean is None:
         return "–"
@@ -139,7 +152,7 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
             [f"{t.samples} ({t.failed})" if t.usable else "unusable" for t in targets],
         ),
         ("valid JSON", [fmt_share(t.valid_rate) for t in targets]),
-        ("accuracy", [fmt_share(t.accuracy.get("overall")) for t in targets]),
+        ("accuracy", [_accuracy(t) for t in targets]),
         ("latency median", [fmt_seconds(t.latency_s.median) for t in targets]),
         ("latency p90", [fmt_seconds(t.latency_s.p90) for t in targets]),
         ("latency mean ± sd", [_spread(t.latency_s) for t in targets]),
@@ -216,7 +229,7 @@ def size_tables(summary: RunSummary) -> list[Table]:
         tokens = "–" if row.prompt_tokens_median is None else f"{row.prompt_tokens_median:.0f}"
         table.add_row(
             size,
-            escape(row.target),
+            row.target,
             fmt_bytes(round(row.bytes_median)),
             f"{row.requests} ({row.failed})",
             fmt_seconds(row.latency_median_s),
@@ -234,8 +247,8 @@ def size_tables(summary: RunSummary) -> list[Table]:
             ci = "–" if c.ci95 is None else f"{c.ci95[0]:.2f}× – {c.ci95[1]:.2f}×"
             speed.add_row(
                 f"{c.side_px} px",
-                escape(c.target),
-                escape(c.baseline),
+                c.target,
+                c.baseline,
                 f"{c.speedup:.2f}×",
                 ci,
                 c.verdict,
@@ -245,6 +258,7 @@ def size_tables(summary: RunSummary) -> list[Table]:
 
 
 def render(summary: RunSummary, console: Console) -> None:
+    summary = sanitised(summary)
     sent = "schema" if summary.structured else "none"
     title = f"[bold]{summary.scenario}[/bold] · {summary.model} · format {sent}"
     if summary.interrupted:
@@ -259,22 +273,22 @@ def render(summary: RunSummary, console: Console) -> None:
         if table is not None:
             console.print(table)
     if summary.energy_note:
-        console.print(f"[dim]{escape(summary.energy_note)}[/dim]")
+        console.print(f"[dim]{summary.energy_note}[/dim]")
     print_warnings(summary.warnings, console)
     console.print(f"run file: {summary.run_file}")
 
 
 def print_warnings(warnings: Sequence[Warning], console: Console) -> None:
-    """One line each; escaped, since messages quote what servers said."""
+    """One line each; the caller has sanitised them (messages quote what servers said)."""
     for w in warnings:
-        where = f"{escape(w.target)}: " if w.target else ""
-        hint = f" [dim]({escape(w.hint)})[/dim]" if w.hint else ""
-        console.print(f"[yellow]warning[/yellow] {where}{escape(w.message)}{hint}")
+        where = f"{w.target}: " if w.target else ""
+        hint = f" [dim]({w.hint})[/dim]" if w.hint else ""
+        console.print(f"[yellow]warning[/yellow] {where}{w.message}{hint}")
 
 
 def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
     """One line per target: what the probe found, or why the target is left out."""
-    for info in infos:
+    for info in sanitised(list(infos)):
         if info.usable:
             digest = (info.model_digest or "")[:12]
             console.print(
@@ -286,6 +300,22 @@ def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
             console.print(f"  [yellow]warning[/yellow] {warning}")
 
 
+def print_notices(notices: Sequence[Notice], console: Console) -> None:
+    """What the checks before the first request found (vision/preflight.py)."""
+    for notice in notices:
+        hint = f" [dim]({printable(notice.hint)})[/dim]" if notice.hint else ""
+        console.print(f"[yellow]warning[/yellow] {printable(notice.message)}{hint}")
+
+
+def print_give_up(target: str, reason: str, console: Console) -> None:
+    """Said once, when the runner stops sending to a target (vision/health.py)."""
+    console.print(
+        f"[yellow]warning[/yellow] {printable(target)}: {printable(reason)}: no more requests go "
+        "to it; the rest of its requests are recorded as skipped [dim](--give-up-after)[/dim]",
+        highlight=False,
+    )
+
+
 class ProgressReporter:
     """Runner observer that drives a rich progress bar."""
 
@@ -294,9 +324,8 @@ class ProgressReporter:
         self.task = progress.add_task("starting", total=total)
 
     def started(self, step: Step) -> None:
-        self.progress.update(
-            self.task, description=f"{step.phase} {step.target} · {step.image.name}"
-        )
+        where = printable(f"{step.target} · {step.image.name}")
+        self.progress.update(self.task, description=f"{step.phase} {where}")
 
     def finished(self, sample: Sample) -> None:
         self.progress.advance(self.task)

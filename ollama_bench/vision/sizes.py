@@ -2,9 +2,9 @@
 sides, and what each size costs per target (pure, apart from resizing the copies).
 
 Each copy is named `<stem>@<side>px<suffix>`, keeps its original's label, and is recorded in the
-run header with its side, bytes and sha256. Copies of all sizes go into one run, interleaved
-like any images, so that drift falls on every size alike. The speed-up per size pairs each
-image with itself on the two targets.
+run header with its side, and its bytes and sha256 as sent (`sent_size_bytes`, `sent_sha256`).
+Copies of all sizes go into one run, interleaved like any images, so that drift falls on every
+size alike. The speed-up per size pairs each image with itself on the two targets.
 """
 
 from __future__ import annotations
@@ -29,23 +29,25 @@ MIN_N_FOR_CI = 3
 
 @dataclass(frozen=True)
 class SizedImage(ImageInput):
-    """A copy of `source` with its longest side at `side_px`, made in memory when first sent."""
+    """A copy of the file at `path` (image `source`) with its longest side at `side_px`, up or
+    down, made in memory when first needed; its header entry describes the file and, as
+    `sent_*`, the copy."""
 
     source: str = ""
     side_px: int = 0
 
+    @property
+    def resized(self) -> bool:
+        return True
+
     @cached_property
     def data(self) -> bytes:
-        return resize_longest_side(ImageInput(self.source, self.path).data, self.side_px)
+        return resize_longest_side(self.original, self.side_px)
 
     def info(self) -> ImageInfo:
-        return ImageInfo(
-            name=self.name,
-            sha256=self.sha256,
-            size_bytes=len(self.data),
-            side_px=self.side_px,
-            source=self.source,
-        )
+        info = super().info()
+        info.side_px, info.source = self.side_px, self.source
+        return info
 
 
 def sized_name(name: str, side_px: int) -> str:
@@ -78,7 +80,7 @@ class SizeRow(BaseModel):
     target: str
     requests: int
     failed: int
-    bytes_median: float  # median over the images of their resized copy's size
+    bytes_median: float  # median over the images of their resized copy's size (as sent)
     latency_median_s: float | None
     latency_p90_s: float | None
     ttft_median_s: float | None
@@ -175,7 +177,7 @@ def summarise_sizes(
     rows, comparisons = [], []
     for side in sorted(header.image_sizes):
         copies = [i for i in info.values() if i.side_px == side]
-        sizes_bytes = [i.size_bytes for i in copies]
+        sizes_bytes = [i.sent_size_bytes or i.size_bytes for i in copies]
         here = [s for s in measured if info[s.image].side_px == side]
         by_image: dict[str, dict[str, list[float]]] = {}
         for name in names:
