@@ -199,6 +199,7 @@ def closed_loop_knee(
         if load_gain <= 0 or throughputs[i - 1] <= 0:
             continue
         gain = throughputs[i] / throughputs[i - 1] - 1
+        gain = gain if abs(gain) >= 0.005 else 0.0  # no "-0%"
         if gain / load_gain < KNEE_EFFICIENCY:
             return (
                 i - 1,
