@@ -29,7 +29,7 @@ from ollama_bench.models import (
     TargetSpec,
     Timing,
 )
-from ollama_bench.targets.base import Exchange, TargetFailure
+from ollama_bench.targets.base import Exchange, TargetFailure, transport_error
 
 PROBE_TIMEOUT_S = 10.0
 
@@ -105,15 +105,7 @@ def classify_error(exc: BaseException, timeout_s: float) -> RequestError:
     if isinstance(exc, ollama.ResponseError):
         kind = f"http_{exc.status_code}" if exc.status_code >= 0 else "stream_error"
         return RequestError(kind=kind, message=exc.error)
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        return RequestError(kind="timeout", message=f"no complete reply within {timeout_s:g} s")
-    if isinstance(exc, httpx.ConnectError | ConnectionError):
-        return RequestError(kind="connect", message=f"cannot connect: {exc}")
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return RequestError(kind="truncated", message=f"stream cut short: {exc}")
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
-        return RequestError(kind="reset", message=f"connection lost: {exc or type(exc).__name__}")
-    return RequestError(kind="protocol", message=f"{type(exc).__name__}: {exc}")
+    return transport_error(exc, timeout_s)
 
 
 class OllamaTarget:
@@ -142,7 +134,10 @@ class OllamaTarget:
 
     async def probe(self) -> TargetInfo:
         """Reachable? Which version? Is the model there? Never raises for a server's fault."""
-        info = TargetInfo(name=self.spec.name, url=self.spec.url, options=self.spec.options)
+        spec = self.spec
+        info = TargetInfo(
+            name=spec.name, url=spec.url, options=spec.options, api=spec.api, images=spec.images
+        )
         model = self.settings.model
         try:
             response = await self._http.get("/api/version")
@@ -240,13 +235,17 @@ class OllamaTarget:
         if not succeeded:
             raise TargetFailure(f"{doing} on {self.spec.url}: the stream ended before success")
 
-    async def chat(self, prompt: str, image: bytes, schema: dict[str, Any] | None) -> Exchange:
-        """One streamed chat request with one image, timed by the client and by the server."""
+    async def chat(
+        self, prompt: str, image: bytes | None, schema: dict[str, Any] | None
+    ) -> Exchange:
+        """One streamed chat request with one image (or none), timed by client and server."""
         parts: list[str] = []
         ttft_ns: int | None = None
         final: ollama.ChatResponse | None = None
         error: RequestError | None = None
-        message = {"role": "user", "content": prompt, "images": [image]}
+        message: dict[str, Any] = {"role": "user", "content": prompt}
+        if image is not None:
+            message["images"] = [image]
         started = time.perf_counter_ns()
         try:
             async with asyncio.timeout(self.settings.timeout_s):

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import (
     BarColumn,
@@ -44,6 +45,8 @@ def _placement_cell(check: TargetCheck) -> str:
     placement = check.placement
     if placement is None:
         return "–"
+    if check.info.api == "openai":
+        return "[dim]unknown (not reported)[/dim]"
     if not placement.loaded:
         return "[dim]not loaded: unknown[/dim]"
     loaded = " [dim](just loaded)[/dim]" if check.loaded_by_doctor else ""
@@ -60,15 +63,18 @@ def doctor_table(diagnosis: Diagnosis) -> Table:
         title=f"obench doctor · {diagnosis.model} · num_ctx {diagnosis.num_ctx}",
         title_justify="left",
     )
-    for column in ("target", "url", "Ollama", "model (digest · size · quant)", "loaded on"):
+    for column in ("target", "url", "server", "model (digest · size · quant)", "loaded on"):
         table.add_column(column)
     for check in diagnosis.targets:
         info = check.info
         mark = _MARK[_worst(diagnosis.findings, info.name)]
+        version = info.version or "–"
+        if info.api == "openai":
+            version = escape(" ".join(p for p in (info.server or "OpenAI API", info.version) if p))
         table.add_row(
             f"{mark} {info.name}",
             info.url,
-            info.version or "–",
+            version,
             _model_cell(info),
             _placement_cell(check),
         )
@@ -185,6 +191,8 @@ def print_pull_outcome(outcome: PullOutcome, model: str, console: Console) -> No
             f"[green]✓[/green] {outcome.target} {outcome.url} pulled {model} ({digest}{size})",
             highlight=False,
         )
+    elif outcome.state == "skipped":
+        console.print(f"[dim]–[/dim] {outcome.target}: {outcome.error}", highlight=False)
     else:
         hint = f" [dim]— {outcome.hint}[/dim]" if outcome.hint else ""
         console.print(f"[red]✗[/red] {outcome.target}: {outcome.error}{hint}", highlight=False)

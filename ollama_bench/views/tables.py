@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -61,6 +62,8 @@ def fmt_pct_pair(mean: float | None, peak: float | None) -> str:
 
 
 def _placement(t: TargetSummary) -> str:
+    if t.api == "openai":
+        return f"[dim]{UNREPORTED}[/dim]"
     if t.placement is None:
         return "–"
     label = t.placement.label
@@ -95,29 +98,69 @@ def _range(stat: Stat) -> str:
     return "–" if stat.min is None else f"{fmt_seconds(stat.min)} – {fmt_seconds(stat.max)}"
 
 
+UNREPORTED = "not reported by this server"
+
+
+def _server_figure(t: TargetSummary, figure: str, text: str) -> str:
+    return f"[dim]{UNREPORTED}[/dim]" if figure in t.unreported else text
+
+
+def _column_label(t: TargetSummary) -> str:
+    if t.version is None and t.api == "ollama" and t.images:
+        return t.name
+    about = [t.url]
+    if t.api == "openai":
+        about.append(escape(" ".join(p for p in (t.server or "OpenAI API", t.version) if p)))
+    elif t.version is not None:
+        about.append(t.version)
+    label = f"{t.name}\n[dim]{' · '.join(about)}[/dim]"
+    return label if t.images else f"{label}\n[bold]text only: no image sent[/bold]"
+
+
+def _accuracy(t: TargetSummary) -> str:
+    return fmt_share(t.accuracy.get("overall")) if t.images else "[dim]– (text only)[/dim]"
+
+
 def target_table(targets: Sequence[TargetSummary]) -> Table:
     """Metrics down, targets across: stays readable in 80 columns with a few targets."""
     table = Table(title="Per target (measured requests only)", title_justify="left")
     table.add_column("metric")
     for t in targets:
-        label = t.name if t.version is None else f"{t.name}\n[dim]{t.url} · {t.version}[/dim]"
-        table.add_column(label, justify="right")
+        table.add_column(_column_label(t), justify="right")
     rows: list[tuple[str, list[str]]] = [
         (
             "requests (failed)",
             [f"{t.samples} ({t.failed})" if t.usable else "unusable" for t in targets],
         ),
         ("valid JSON", [fmt_share(t.valid_rate) for t in targets]),
-        ("accuracy", [fmt_share(t.accuracy.get("overall")) for t in targets]),
+        ("accuracy", [_accuracy(t) for t in targets]),
         ("latency median", [fmt_seconds(t.latency_s.median) for t in targets]),
         ("latency p90", [fmt_seconds(t.latency_s.p90) for t in targets]),
         ("latency mean ± sd", [_spread(t.latency_s) for t in targets]),
         ("latency min – max", [_range(t.latency_s) for t in targets]),
         ("TTFT median", [fmt_seconds(t.ttft_s.median) for t in targets]),
-        ("cold load", [fmt_seconds(t.cold_load_s) for t in targets]),
-        ("prompt tokens/s", [fmt_rate(t.prompt_tokens_per_s.median) for t in targets]),
-        ("decode tokens/s", [fmt_rate(t.decode_tokens_per_s.median) for t in targets]),
-        ("client − server gap", [fmt_seconds(t.gap_s.median) for t in targets]),
+        (
+            "cold load",
+            [_server_figure(t, "cold_load_s", fmt_seconds(t.cold_load_s)) for t in targets],
+        ),
+        (
+            "prompt tokens/s",
+            [
+                _server_figure(t, "prompt_tokens_per_s", fmt_rate(t.prompt_tokens_per_s.median))
+                for t in targets
+            ],
+        ),
+        (
+            "decode tokens/s",
+            [
+                _server_figure(t, "decode_tokens_per_s", fmt_rate(t.decode_tokens_per_s.median))
+                for t in targets
+            ],
+        ),
+        (
+            "client − server gap",
+            [_server_figure(t, "gap_s", fmt_seconds(t.gap_s.median)) for t in targets],
+        ),
         ("placement (ollama ps)", [_placement(t) for t in targets]),
     ]
     if any(t.utilisation for t in targets):
@@ -132,6 +175,7 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
 
 
 def accuracy_table(targets: Sequence[TargetSummary]) -> Table | None:
+    targets = [t for t in targets if t.images]  # text-only targets saw no image to be right about
     fields = [k for k in targets[0].accuracy if k != "overall"] if targets else []
     if not fields or all(t.accuracy.get("overall") is None for t in targets):
         return None
@@ -184,7 +228,15 @@ def render(summary: RunSummary, console: Console) -> None:
 def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
     """One line per target: what the probe found, or why the target is left out."""
     for info in infos:
-        if info.usable:
+        if info.usable and info.api == "openai":
+            server = " ".join(p for p in (info.server or "server unknown", info.version) if p)
+            about = [f"OpenAI API ({server})", f"response_format {info.response_format or '–'}"]
+            if info.context_length:
+                about.append(f"context {info.context_length}")
+            if not info.images:
+                about.append("text only: no image sent")
+            console.print(f"[green]✓[/green] {info.name} {info.url} · {escape(' · '.join(about))}")
+        elif info.usable:
             digest = (info.model_digest or "")[:12]
             console.print(
                 f"[green]✓[/green] {info.name} {info.url} · Ollama {info.version} · model {digest}"

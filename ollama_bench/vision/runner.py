@@ -83,7 +83,9 @@ async def execute(
     for seq, step in enumerate(steps, start=first_seq):
         observer.started(step)
         started_at = datetime.now(UTC)
-        exchange = await targets[step.target].chat(scenario.prompt, step.image.data, schema)
+        target = targets[step.target]
+        image = step.image.data if target.spec.images else None  # images=false: prompt alone
+        exchange = await target.chat(scenario.prompt, image, schema)
         validation, score = judge(scenario, exchange, scenario.labels.get(step.image.name))
         observer.finished(
             Sample(

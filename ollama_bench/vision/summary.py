@@ -18,10 +18,12 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ollama_bench.models import (
+    Api,
     Placement,
     PlacementReading,
     RunHeader,
     Sample,
+    ServerTimings,
     UtilisationSample,
 )
 from ollama_bench.ops.doctor import placement_findings, role_of
@@ -68,6 +70,13 @@ class TargetSummary(BaseModel):
     url: str
     version: str | None = None
     usable: bool = True
+    api: Api = "ollama"
+    server: str | None = None  # OpenAI-compatible: "llama.cpp", "vLLM", "Ollama" or unknown
+    images: bool = True  # False: text only, so its accuracy is left out (None)
+    response_format: str | None = None  # OpenAI-compatible: the form the server accepted
+    # figures no completed request's server reported (vLLM has no timings, llama.cpp no total):
+    # the report says "not reported by this server" instead of a dash
+    unreported: list[str] = Field(default_factory=list)
     samples: int = 0  # measured requests sent
     failed: int = 0
     errors: dict[str, int] = Field(default_factory=dict)  # error kind → count
@@ -150,7 +159,28 @@ def summarise_target(
         gap_s=Stat.of(_seconds([t.gap_ns for t in timings])),
         cold_load_s=statistics.median(_seconds(cold_loads)) if cold_loads else None,
         accuracy=accuracy,
+        unreported=unreported([t.server for t in timings if t.server is not None]),
     )
+
+
+#: Summary figure → the server field it needs.
+_NEEDS = {
+    "prompt_tokens_per_s": "prompt_eval_duration_ns",
+    "decode_tokens_per_s": "eval_duration_ns",
+    "gap_s": "total_duration_ns",
+    "cold_load_s": "load_duration_ns",
+}
+
+
+def unreported(servers: Sequence[ServerTimings]) -> list[str]:
+    """Figures for which no request's server account had the field (none when none completed)."""
+    if not servers:
+        return []
+    return [
+        figure
+        for figure, field in _NEEDS.items()
+        if all(getattr(s, field) is None for s in servers)
+    ]
 
 
 def _windows(samples: Sequence[Sample]) -> list[tuple[datetime, datetime]]:
@@ -230,6 +260,10 @@ def summarise(
     for info in header.targets:
         summary = summarise_target(info.name, info.url, by_target[info.name], field_names)
         summary.version, summary.usable = info.version, info.usable
+        summary.api, summary.server, summary.images = info.api, info.server, info.images
+        summary.response_format = info.response_format
+        if not info.images:  # its replies describe no image: no accuracy to compare
+            summary.accuracy = dict.fromkeys(summary.accuracy)
         chosen = chosen_placement(info.name, placements)
         if (chosen is None or not chosen.loaded) and info.placement is not None:
             chosen = info.placement  # no reading during the run (no footer): the probe's
