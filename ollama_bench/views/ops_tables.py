@@ -36,6 +36,8 @@ _LEVEL = {"error": "[red]error[/red]", "warning": "[yellow]warning[/yellow]", "n
 def _model_cell(info: TargetInfo) -> str:
     if not info.model_present:
         return "[red]missing[/red]" if info.reachable else "–"
+    if info.api == "openai":  # /v1/models lists names only: no digest, size or quantisation
+        return "served" + (f" · context {info.context_length}" if info.context_length else "")
     parts = [(info.model_digest or "")[:12], fmt_bytes(info.model_size_bytes)]
     parts += [p for p in (info.quantization, info.parameter_size) if p]
     return " · ".join(parts)

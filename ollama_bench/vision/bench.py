@@ -155,6 +155,8 @@ async def run_vision(
         writer = RunWriter(path, header)
         outcome.run_file = path
         steps = plan(usable, job.scenario.images, job.warmup, job.runs)
+        # only Ollama says where a model runs (/api/ps); other servers have no such route
+        placed = [name for name in usable if targets[name].spec.api == "ollama"]
         warmup = [step for step in steps if step.phase == "warmup"]
         measured = [step for step in steps if step.phase == "measured"]
         interrupted = True
@@ -168,7 +170,7 @@ async def run_vision(
             recorder = _Recorder(writer, outcome, observer(len(steps)))
             structured = job.settings.structured
             await execute(warmup, targets, job.scenario, structured=structured, observer=recorder)
-            outcome.placements += await read_placements(targets, usable, "warmup")
+            outcome.placements += await read_placements(targets, placed, "warmup")
             on_placement(outcome.placements)
             await execute(
                 measured,
@@ -178,7 +180,7 @@ async def run_vision(
                 observer=recorder,
                 first_seq=len(warmup),
             )
-            outcome.placements += await read_placements(targets, usable, "run")
+            outcome.placements += await read_placements(targets, placed, "run")
             interrupted = False
         finally:
             monitor.stop()
