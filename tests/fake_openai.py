@@ -228,13 +228,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _event(self, data: str) -> None:
         """One server-sent event as one HTTP chunk, written (hence flushed) at once."""
+        self._raw(f"data: {data}\n\n".encode())
+
+    def _raw(self, payload: bytes) -> None:
         if not self._streaming:
             self._streaming = True
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-        payload = f"data: {data}\n\n".encode()
         self.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
 
     def _chunk(self, obj: Body) -> None:
@@ -375,7 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
         stream = body.get("stream") is True
         if fault == "hang":
             if stream:
-                self._event(": ping")  # headers out, then nothing
+                self._raw(b":\n\n")  # headers and llama-server's keep-alive comment, then nothing
             fake._stopping.wait()
             raise _Stopped
         while not fake._slot.acquire(timeout=0.05):
