@@ -82,39 +82,14 @@ def test_vision_against_ollama_and_openai_side_by_side(
 ) -> None:
     openai_server = fake_openai(reply=CCTV, token_delay_s=0.004, timings=False, props=False)
     ollama_server = fake_ollama(reply=CCTV, token_delay_s=0.001)
-    result = invoke(
-        "vision",
-        "-t",
-        f"cpu={ollama_server.url}",
-        "-t",
-        f"vllm={openai_server.url},api=openai",
-        "--model",
-        "llama3.2-vision",
-        "--runs",
-        "1",
-        "-q",
-        "--json",
-        "--out",
-        str(tmp_path),
-    )
+    targets = ["-t", f"cpu={ollama_server.url}", "-t", f"vllm={openai_server.url},api=openai"]
+    result = invoke("vision", *targets, "--runs", "1", "-q", "--json", "--out", str(tmp_path))
     # the stand-in serves smollm2 only: the OpenAI target is left out, the Ollama one runs
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
-    by_name = {t["name"]: t for t in summary["targets"]}
+    by_name = {t["name"]: t for t in json.loads(result.stdout)["targets"]}
     assert not by_name["vllm"]["usable"] and by_name["cpu"]["samples"] == 6
-    openai_server.config.models = ["llama3.2-vision:latest"]
-    result = invoke(
-        "vision",
-        "-t",
-        f"cpu={ollama_server.url}",
-        "-t",
-        f"vllm={openai_server.url},api=openai",
-        "--runs",
-        "1",
-        "-q",
-        "--out",
-        str(tmp_path / "second"),
-    )
+    openai_server.config.models = ["llama3.2-vision:latest"]  # as Ollama's /v1 lists it
+    result = invoke("vision", *targets, "--runs", "1", "-q", "--out", str(tmp_path / "again"))
     assert result.exit_code == 0, result.output
     assert "not reported by this server" in result.output  # vLLM-like: no timings
     assert "Speed-up" in result.output
