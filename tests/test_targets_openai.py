@@ -235,3 +235,12 @@ def test_image_refused_by_a_server_without_vision_is_http_500(fake_openai: Make)
     exchange = chat(server.url, probe_first=False)
     assert exchange.error is not None and exchange.error.kind == "http_500"
     assert "mmproj" in exchange.error.message
+
+
+def test_a_failed_format_check_sends_json_schema_and_says_so(fake_openai: Make) -> None:
+    server = fake_openai()
+    server.inject("503")
+    info = probe(server.url)
+    assert info.usable and info.response_format is None
+    assert any("could not check" in w and "HTTP 503 Loading model" in w for w in info.warnings)
+    assert [b["response_format"]["type"] for b in server.chats()] == ["json_schema"]

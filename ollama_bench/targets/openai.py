@@ -223,19 +223,25 @@ class OpenAITarget:
 
     async def _choose_format(self, info: TargetInfo) -> None:
         """Send one one-token structured request; when the server refuses the json_schema form,
-        try json_object once and keep whichever it accepted (recorded in the run's header)."""
-        refusal = await self._try_format("json_schema")
-        if refusal is None:
+        try json_object once and keep whichever it accepted (recorded in the run's header).
+        When the check itself fails (timeout, 503...), json_schema is sent and the form stays
+        unrecorded (None), with a warning."""
+        refused, why = await self._try_format("json_schema")
+        if refused is False:
             info.response_format = self.form = "json_schema"
             return
-        if await self._try_format("json_object") is None:
+        if refused and (await self._try_format("json_object"))[0] is False:
             info.response_format = self.form = "json_object"
-            info.warnings.append(f"json_schema refused ({refusal}): sending json_object instead")
+            info.warnings.append(f"json_schema refused ({why}): sending json_object instead")
             return
-        info.warnings.append(f"a structured request failed ({refusal}); json_schema will be sent")
+        info.warnings.append(
+            f"could not check which response_format {self.spec.url} accepts ({why}); "
+            "json_schema will be sent"
+        )
 
-    async def _try_format(self, form: ResponseFormat) -> str | None:
-        """None when the server accepted this form, else why not (status and its words)."""
+    async def _try_format(self, form: ResponseFormat) -> tuple[bool | None, str]:
+        """(False, "") when the server took this form, (True, why) when it refused the request
+        body, (None, why) when the check failed for another reason."""
         body = {
             "model": self.settings.model,
             "messages": [{"role": "user", "content": "Reply with an empty JSON object."}],
@@ -248,10 +254,11 @@ class OpenAITarget:
                 "/v1/chat/completions", json=body, timeout=FORMAT_PROBE_TIMEOUT_S
             )
         except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
-        if response.status_code in REJECTED:
-            return f"HTTP {response.status_code} {error_message(response)}"
-        return None
+            return None, f"{type(exc).__name__}: {exc}"
+        if response.is_success:
+            return False, ""
+        why = f"HTTP {response.status_code} {error_message(response)}"
+        return (True if response.status_code in REJECTED else None), why
 
     async def placement(self) -> Placement:
         """Unknown: no OpenAI-compatible route says whether the model sits on a GPU or the CPU."""
