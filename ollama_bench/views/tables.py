@@ -63,7 +63,7 @@ def fmt_pct_pair(mean: float | None, peak: float | None) -> str:
 
 def _placement(t: TargetSummary) -> str:
     if t.api == "openai":
-        return f"[dim]{UNREPORTED}[/dim]"
+        return _UNREPORTED
     if t.placement is None:
         return "–"
     label = t.placement.label
@@ -98,11 +98,15 @@ def _range(stat: Stat) -> str:
     return "–" if stat.min is None else f"{fmt_seconds(stat.min)} – {fmt_seconds(stat.max)}"
 
 
-UNREPORTED = "not reported by this server"
-
-
-def _server_figure(t: TargetSummary, figure: str, text: str) -> str:
-    return f"[dim]{UNREPORTED}[/dim]" if figure in t.unreported else text
+#: Rows that show a server's own figure, and the figure (TargetSummary.unreported names it when
+#: the server does not report it: then the row says so instead of showing a dash).
+SERVER_FIGURES = {
+    "cold load": "cold_load_s",
+    "prompt tokens/s": "prompt_tokens_per_s",
+    "decode tokens/s": "decode_tokens_per_s",
+    "client − server gap": "gap_s",
+}
+_UNREPORTED = "[dim]not reported by this server[/dim]"
 
 
 def _column_label(t: TargetSummary) -> str:
@@ -139,28 +143,10 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
         ("latency mean ± sd", [_spread(t.latency_s) for t in targets]),
         ("latency min – max", [_range(t.latency_s) for t in targets]),
         ("TTFT median", [fmt_seconds(t.ttft_s.median) for t in targets]),
-        (
-            "cold load",
-            [_server_figure(t, "cold_load_s", fmt_seconds(t.cold_load_s)) for t in targets],
-        ),
-        (
-            "prompt tokens/s",
-            [
-                _server_figure(t, "prompt_tokens_per_s", fmt_rate(t.prompt_tokens_per_s.median))
-                for t in targets
-            ],
-        ),
-        (
-            "decode tokens/s",
-            [
-                _server_figure(t, "decode_tokens_per_s", fmt_rate(t.decode_tokens_per_s.median))
-                for t in targets
-            ],
-        ),
-        (
-            "client − server gap",
-            [_server_figure(t, "gap_s", fmt_seconds(t.gap_s.median)) for t in targets],
-        ),
+        ("cold load", [fmt_seconds(t.cold_load_s) for t in targets]),
+        ("prompt tokens/s", [fmt_rate(t.prompt_tokens_per_s.median) for t in targets]),
+        ("decode tokens/s", [fmt_rate(t.decode_tokens_per_s.median) for t in targets]),
+        ("client − server gap", [fmt_seconds(t.gap_s.median) for t in targets]),
         ("placement (ollama ps)", [_placement(t) for t in targets]),
     ]
     if any(t.utilisation for t in targets):
@@ -170,7 +156,9 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
             ("GPU mean / peak (requests)", [_gpu(t) for t in targets]),
         ]
     for name, cells in rows:
-        table.add_row(name, *cells)
+        figure = SERVER_FIGURES.get(name)
+        pairs = zip(targets, cells, strict=True)
+        table.add_row(name, *[_UNREPORTED if figure in t.unreported else c for t, c in pairs])
     return table
 
 
