@@ -232,7 +232,7 @@ def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
         else:
             console.print(f"[red]✗[/red] {info.name}: {info.error}")
         for warning in info.warnings:
-            console.print(f"  [yellow]warning[/yellow] {warning}")
+            console.print(f"  [yellow]warning[/yellow] {escape(warning)}")  # may quote the server
 
 
 class ProgressReporter:
