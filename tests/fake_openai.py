@@ -72,6 +72,9 @@ class FakeOpenAIConfig:
     jitter: float = 0.0  # relative, uniform, on every delay: 0.05 = ±5%
     seed: int = 0  # seeds the jitter
     reply: str | Callable[[Body], str] = '{"ok": true}'  # a callable gets the request body
+    # more GET routes and their JSON, e.g. vLLM's {"/version": {"version": "0.6.3"}} or Ollama's
+    # {"/api/version": {"version": "0.24.0"}} (with props=False)
+    routes: dict[str, Body] = field(default_factory=dict)
 
 
 class _ErrorReply(Exception):
@@ -286,6 +289,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, self._models())
         if path == "/props" and self.command == "GET" and config.props:
             return self._json(200, self._props())
+        if path in config.routes and self.command == "GET":
+            return self._json(200, config.routes[path])
         if path in ("/v1/chat/completions", "/chat/completions") and self.command == "POST":
             if not isinstance(parsed, dict):
                 raise _ErrorReply(500, f"parse error: {raw[:40]!r}", "server_error")

@@ -82,6 +82,14 @@ def test_probe_without_props_is_a_server_of_unknown_kind(fake_openai: Make) -> N
     assert info.capabilities == [] and info.context_length is None
 
 
+@pytest.mark.parametrize(("route", "server"), [("/version", "vLLM"), ("/api/version", "Ollama")])
+def test_probe_names_vllm_and_ollama_by_their_version_routes(
+    fake_openai: Make, route: str, server: str
+) -> None:
+    info = probe(fake_openai(props=False, routes={route: {"version": "0.6.3"}}).url)
+    assert (info.server, info.version, info.capabilities) == (server, "0.6.3", [])
+
+
 def test_probe_names_the_models_the_server_has(fake_openai: Make) -> None:
     server = fake_openai(models=["qwen2-vl"])
     info = probe(server.url)
