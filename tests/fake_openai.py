@@ -97,6 +97,7 @@ class FakeOpenAI:
     def __init__(self, config: FakeOpenAIConfig | None = None) -> None:
         self.config = config or FakeOpenAIConfig()
         self.requests: list[tuple[str, str, Body | None]] = []
+        self.authorizations: list[str | None] = []  # each request's Authorization header
         self._lock = threading.Lock()
         self._slot = threading.Lock()  # -np 1: one request generates at a time
         self._faults: deque[str] = deque()
@@ -269,6 +270,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             parsed = None
         self.fake._record(self.command, path, parsed if isinstance(parsed, dict) else None)
+        with self.fake._lock:
+            self.fake.authorizations.append(self.headers.get("Authorization"))
         try:
             self._route(path, raw, parsed)
         except _ErrorReply as error:

@@ -84,8 +84,8 @@ def test_vision_against_ollama_and_openai_side_by_side(
     ollama_server = fake_ollama(reply=CCTV, token_delay_s=0.001)
     targets = ["-t", f"cpu={ollama_server.url}", "-t", f"vllm={openai_server.url},api=openai"]
     result = invoke("vision", *targets, "--runs", "1", "-q", "--json", "--out", str(tmp_path))
-    # the stand-in serves smollm2 only: the OpenAI target is left out, the Ollama one runs
-    assert result.exit_code == 0, result.output
+    # the stand-in serves smollm2 only: the OpenAI target is left out (exit 4), the Ollama one runs
+    assert result.exit_code == 4, result.output
     by_name = {t["name"]: t for t in json.loads(result.stdout)["targets"]}
     assert not by_name["vllm"]["usable"] and by_name["cpu"]["samples"] == 6
     openai_server.config.models = ["llama3.2-vision:latest"]  # as Ollama's /v1 lists it

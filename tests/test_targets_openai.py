@@ -12,6 +12,7 @@ import pytest
 from fake_openai import FakeOpenAI
 from PIL import Image
 
+from ollama_bench.errors import UsageError
 from ollama_bench.models import RequestSettings, TargetInfo
 from ollama_bench.targets import open_target
 from ollama_bench.targets.base import Exchange
@@ -252,3 +253,23 @@ def test_a_failed_format_check_sends_json_schema_and_says_so(fake_openai: Make) 
     assert info.usable and info.response_format is None
     assert any("could not check" in w and "HTTP 503 Loading model" in w for w in info.warnings)
     assert [b["response_format"]["type"] for b in server.chats()] == ["json_schema"]
+
+
+def test_every_call_carries_the_credentials(
+    fake_openai: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = fake_openai()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    chat(server.url)
+    assert server.authorizations and set(server.authorizations) == {"Bearer sk-test"}
+    server.authorizations.clear()
+    with_user = server.url.replace("http://", "http://alice:s3cret@")
+    info = probe(with_user)
+    assert info.url == with_user.replace("s3cret", "***") and info.usable
+    assert set(server.authorizations) == {"Basic " + base64.b64encode(b"alice:s3cret").decode()}
+
+
+def test_openai_options_are_checked_against_their_own_list() -> None:
+    with pytest.raises(UsageError, match="unknown option 'num_gpu'"):
+        parse_target("t=http://h:8080,api=openai,num_gpu=0")
+    assert parse_target("t=http://h:8080,api=openai,min_p=0.1").options == {"min_p": 0.1}

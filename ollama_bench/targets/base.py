@@ -20,6 +20,10 @@ from ollama_bench.models import (
     TargetSpec,
     Timing,
 )
+from ollama_bench.untrusted import clip, storable
+
+#: A server's error text is kept up to this length: a megabyte of it per sample helps no one.
+MAX_ERROR_CHARS = 2000
 
 
 def transport_error(exc: BaseException, timeout_s: float) -> RequestError:
@@ -32,7 +36,8 @@ def transport_error(exc: BaseException, timeout_s: float) -> RequestError:
         return RequestError(kind="truncated", message=f"stream cut short: {exc}")
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
         return RequestError(kind="reset", message=f"connection lost: {exc or type(exc).__name__}")
-    return RequestError(kind="protocol", message=f"{type(exc).__name__}: {exc}")
+    message = clip(storable(f"{type(exc).__name__}: {exc}"), MAX_ERROR_CHARS)
+    return RequestError(kind="protocol", message=message)
 
 
 class TargetFailure(Exception):

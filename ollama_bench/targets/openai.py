@@ -34,8 +34,10 @@ from ollama_bench.models import (
     TargetSpec,
     Timing,
 )
-from ollama_bench.targets.base import Exchange, transport_error
+from ollama_bench.targets.auth import request_headers
+from ollama_bench.targets.base import MAX_ERROR_CHARS, Exchange, transport_error
 from ollama_bench.targets.ollama import canonical_model
+from ollama_bench.untrusted import clip, storable
 
 PROBE_TIMEOUT_S = 10.0
 #: The probe's one-token structured request: a busy CPU server may take a while to start it.
@@ -43,6 +45,9 @@ FORMAT_PROBE_TIMEOUT_S = 60.0
 #: Statuses with which a server refuses a request body it does not understand.
 REJECTED = frozenset({400, 415, 422, 500, 501})
 LLAMA_CPP = "llama.cpp"
+#: The API key variable OpenAI's own clients read; sent as `Authorization: Bearer` when set
+#: (and no --header or URL credentials say otherwise), see targets/auth.py.
+OPENAI_API_KEY_ENV = "OPENAI_API_KEY"
 NO_VISION_HINT = "start llama-server with --mmproj, or add images=false to the target"
 
 
@@ -71,7 +76,8 @@ def error_message(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:300] or response.reason_phrase
+        text = response.text.strip() or response.reason_phrase
+        return clip(storable(text), MAX_ERROR_CHARS)
     return error_text(body)
 
 
@@ -82,13 +88,14 @@ def error_text(body: Any) -> str:
     >>> error_text({"error": {"code": 500, "message": "boom", "type": "server_error"}})
     'boom'
     """
+    text = json.dumps(body)
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-    return json.dumps(body)[:300]
+            text = str(error["message"])
+        elif isinstance(error, str):
+            text = error
+    return clip(storable(text), MAX_ERROR_CHARS)
 
 
 def server_timings(
@@ -147,7 +154,8 @@ class OpenAITarget:
         self.server: str | None = None  # "llama.cpp" once /props has answered
         self.form: ResponseFormat = "json_schema"  # the probe falls back to json_object once
         timeout = httpx.Timeout(settings.timeout_s, connect=PROBE_TIMEOUT_S)
-        self._http = httpx.AsyncClient(base_url=spec.url, timeout=timeout)
+        headers = request_headers(spec, OPENAI_API_KEY_ENV)  # every call, the probe's too
+        self._http = httpx.AsyncClient(base_url=spec.endpoint, timeout=timeout, headers=headers)
 
     async def __aenter__(self) -> OpenAITarget:
         return self
@@ -160,7 +168,12 @@ class OpenAITarget:
         answers, and which `response_format` form the server accepts. Never raises."""
         spec, model = self.spec, self.settings.model
         info = TargetInfo(
-            name=spec.name, url=spec.url, options=spec.options, api=spec.api, images=spec.images
+            name=spec.name,
+            url=spec.url,
+            options=spec.options,
+            api=spec.api,
+            images=spec.images,
+            sent_headers=sorted(spec.headers),
         )
         try:
             response = await self._http.get("/v1/models", timeout=PROBE_TIMEOUT_S)
@@ -170,7 +183,8 @@ class OpenAITarget:
                     f"(GET /v1/models: HTTP {response.status_code} {error_message(response)})"
                 )
                 return info
-            ids = [str(m.get("id")) for m in response.json().get("data", []) if isinstance(m, dict)]
+            listed = response.json().get("data", [])
+            ids = [clip(storable(str(m.get("id"))), 200) for m in listed if isinstance(m, dict)]
             info.reachable = True
             await self._identify(info)
             if not any(i == model or canonical_model(i) == canonical_model(model) for i in ids):
@@ -189,8 +203,9 @@ class OpenAITarget:
             info.error = f"cannot connect to {spec.url} ({exc})"
         except (httpx.TimeoutException, TimeoutError):
             info.error = f"{spec.url} did not answer within {PROBE_TIMEOUT_S:g} s"
-        except (httpx.HTTPError, ValueError, AttributeError) as exc:
-            info.error = f"{spec.url} does not answer like an OpenAI-compatible server ({exc})"
+        except (httpx.HTTPError, ValueError, AttributeError, TypeError, KeyError) as exc:
+            why = clip(storable(f"{type(exc).__name__}: {exc}"), MAX_ERROR_CHARS)
+            info.error = f"{spec.url} does not answer like an OpenAI-compatible server ({why})"
         return info
 
     async def _identify(self, info: TargetInfo) -> None:
@@ -199,7 +214,7 @@ class OpenAITarget:
         props = await self._get_json("/props")
         if isinstance(props, dict) and isinstance(props.get("build_info"), str):
             self.server = info.server = LLAMA_CPP
-            info.version = props["build_info"]
+            info.version = clip(storable(props["build_info"]), 200)
             settings = props.get("default_generation_settings")
             n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
             info.context_length = n_ctx if isinstance(n_ctx, int) else None
@@ -211,7 +226,7 @@ class OpenAITarget:
             found = await self._get_json(path)
             if isinstance(found, dict) and isinstance(found.get("version"), str):
                 self.server = info.server = server
-                info.version = found["version"]
+                info.version = clip(storable(found["version"]), 200)
                 return
 
     async def _get_json(self, path: str) -> Any:

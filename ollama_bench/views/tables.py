@@ -1,6 +1,9 @@
 """Rendering only: rich tables and a progress bar for people, JSON for programs.
 
-Nothing here measures or computes a statistic; it formats a RunSummary (summary.py).
+Nothing here measures or computes a statistic; it formats a RunSummary (summary.py). Every
+public entry makes its input printable first (untrusted.py: rich markup escaped, control
+characters and escape sequences shown, not obeyed): versions, digests, error texts and names come
+from servers or from a run file, and reach the terminal only that way.
 """
 
 from __future__ import annotations
@@ -8,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,6 +23,8 @@ from rich.progress import (
 from rich.table import Table
 
 from ollama_bench.models import Sample, TargetInfo
+from ollama_bench.untrusted import printable, sanitised
+from ollama_bench.vision.preflight import Notice
 from ollama_bench.vision.runner import Step
 from ollama_bench.vision.summary import RunSummary, Stat, TargetSummary
 
@@ -87,6 +91,17 @@ def _cpu(t: TargetSummary) -> str:
     return fmt_pct_pair(u.cpu_pct_mean, u.cpu_pct_peak) + run
 
 
+def _accuracy(t: TargetSummary) -> str:
+    """`98% (6 images)`: the share, and how many images it rests on."""
+    if not t.images:
+        return "[dim]– (text only)[/dim]"
+    share = t.accuracy.get("overall")
+    if share is None:
+        return "–"
+    n = t.accuracy_images
+    return f"{fmt_share(share)} ({n} image{'' if n == 1 else 's'})" if n else fmt_share(share)
+
+
 def _spread(stat: Stat) -> str:
     if stat.mean is None:
         return "–"
@@ -114,15 +129,11 @@ def _column_label(t: TargetSummary) -> str:
         return t.name
     about = [t.url]
     if t.api == "openai":
-        about.append(escape(" ".join(p for p in (t.server or "OpenAI API", t.version) if p)))
+        about.append(" ".join(p for p in (t.server or "OpenAI API", t.version) if p))
     elif t.version is not None:
         about.append(t.version)
     label = f"{t.name}\n[dim]{' · '.join(about)}[/dim]"
     return label if t.images else f"{label}\n[bold]text only: no image sent[/bold]"
-
-
-def _accuracy(t: TargetSummary) -> str:
-    return fmt_share(t.accuracy.get("overall")) if t.images else "[dim]– (text only)[/dim]"
 
 
 def target_table(targets: Sequence[TargetSummary]) -> Table:
@@ -194,6 +205,7 @@ def speedup_table(summary: RunSummary) -> Table | None:
 
 
 def render(summary: RunSummary, console: Console) -> None:
+    summary = sanitised(summary)
     sent = "schema" if summary.structured else "none"
     title = f"[bold]{summary.scenario}[/bold] · {summary.model} · format {sent}"
     if summary.interrupted:
@@ -215,7 +227,7 @@ def render(summary: RunSummary, console: Console) -> None:
 
 def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
     """One line per target: what the probe found, or why the target is left out."""
-    for info in infos:
+    for info in sanitised(list(infos)):
         if info.usable and info.api == "openai":
             server = " ".join(p for p in (info.server or "server unknown", info.version) if p)
             about = [f"OpenAI API ({server})", f"response_format {info.response_format or '–'}"]
@@ -223,7 +235,7 @@ def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
                 about.append(f"context {info.context_length}")
             if not info.images:
                 about.append("text only: no image sent")
-            console.print(f"[green]✓[/green] {info.name} {info.url} · {escape(' · '.join(about))}")
+            console.print(f"[green]✓[/green] {info.name} {info.url} · {' · '.join(about)}")
         elif info.usable:
             digest = (info.model_digest or "")[:12]
             console.print(
@@ -232,7 +244,23 @@ def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
         else:
             console.print(f"[red]✗[/red] {info.name}: {info.error}")
         for warning in info.warnings:
-            console.print(f"  [yellow]warning[/yellow] {escape(warning)}")  # may quote the server
+            console.print(f"  [yellow]warning[/yellow] {warning}")
+
+
+def print_notices(notices: Sequence[Notice], console: Console) -> None:
+    """What the checks before the first request found (vision/preflight.py)."""
+    for notice in notices:
+        hint = f" [dim]({printable(notice.hint)})[/dim]" if notice.hint else ""
+        console.print(f"[yellow]warning[/yellow] {printable(notice.message)}{hint}")
+
+
+def print_give_up(target: str, reason: str, console: Console) -> None:
+    """Said once, when the runner stops sending to a target (vision/health.py)."""
+    console.print(
+        f"[yellow]warning[/yellow] {printable(target)}: {printable(reason)}: no more requests go "
+        "to it; the rest of its requests are recorded as skipped [dim](--give-up-after)[/dim]",
+        highlight=False,
+    )
 
 
 class ProgressReporter:
@@ -243,9 +271,8 @@ class ProgressReporter:
         self.task = progress.add_task("starting", total=total)
 
     def started(self, step: Step) -> None:
-        self.progress.update(
-            self.task, description=f"{step.phase} {step.target} · {step.image.name}"
-        )
+        where = printable(f"{step.target} · {step.image.name}")
+        self.progress.update(self.task, description=f"{step.phase} {where}")
 
     def finished(self, sample: Sample) -> None:
         self.progress.advance(self.task)
