@@ -90,8 +90,8 @@ def vision(
         typer.Option(
             "--format/--no-format",
             envvar="OBENCH_FORMAT",
-            help="Send the reply's JSON schema as Ollama's `format` "
-            "(structured outputs), or nothing.",
+            help="Send the reply's JSON schema as Ollama's `format` (OpenAI-compatible: "
+            "`response_format`), or nothing.",
         ),
     ] = True,
     timeout: Annotated[
