@@ -183,7 +183,7 @@ class _Stopped(Exception):
     """The server is stopping: abandon the request."""
 
 
-class _Slots:
+class Slots:
     """A loaded model's slots, handed out first come, first served, as the runner's semaphore
     (Go's x/sync/semaphore.Weighted) does: a request never overtakes one queued before it."""
 
@@ -192,7 +192,8 @@ class _Slots:
         self._queue: deque[object] = deque()
         self._changed = threading.Condition()
 
-    def acquire(self, stopping: threading.Event) -> None:
+    def acquire(self, stopping: threading.Event) -> bool:
+        """Wait for a slot, in turn; False (and no slot) when `stopping` is set first."""
         ticket = object()
         with self._changed:
             self._queue.append(ticket)
@@ -200,11 +201,12 @@ class _Slots:
                 if stopping.is_set():
                     self._queue.remove(ticket)
                     self._changed.notify_all()
-                    raise _Stopped
+                    return False
                 self._changed.wait(0.05)
             self._queue.popleft()
             self._free -= 1
             self._changed.notify_all()  # the next in line may find a slot free too
+            return True
 
     def release(self) -> None:
         with self._changed:
@@ -357,7 +359,7 @@ class FakeOllama:
         self._lock = threading.Lock()  # guards the state below and `requests`
         self._faults: deque[str] = deque()
         self._runners: dict[str, _Runner] = {}
-        self._slots: dict[str, _Slots] = {}
+        self._slots: dict[str, Slots] = {}
         self._modified: dict[str, int] = {}
         self._rng = random.Random(self.config.seed)
         self._stopping = threading.Event()
@@ -459,13 +461,14 @@ class FakeOllama:
         with self._lock:
             return self._faults.popleft() if self._faults else None
 
-    def _slot(self, model: FakeModel) -> _Slots:
+    def _slot(self, model: FakeModel) -> Slots:
         with self._lock:
             slots = max(1, self.config.num_parallel)
-            return self._slots.setdefault(model.name.lower(), _Slots(slots))
+            return self._slots.setdefault(model.name.lower(), Slots(slots))
 
-    def _acquire(self, slot: _Slots) -> None:
-        slot.acquire(self._stopping)
+    def _acquire(self, slot: Slots) -> None:
+        if not slot.acquire(self._stopping):
+            raise _Stopped
 
     def _load(self, model: FakeModel, options: Body, keep_alive_ns: int) -> None:
         """Make `model` resident with these runner options, paying load_s when (re)loading."""

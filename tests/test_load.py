@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_ollama import FakeOllama
@@ -44,6 +45,7 @@ from ollama_bench.targets.spec import parse_target
 from ollama_bench.vision.scenarios import load_scenario
 
 Make = Callable[..., FakeOllama]
+MODEL = "llama3.2-vision"
 REPLY = '{"title": "a b c d e f g"}'  # 8 tokens as the fake splits it
 PROMPT_S, TOKEN_S = 0.32, 0.01
 SERVICE_S = PROMPT_S + 8 * TOKEN_S  # 0.4 s of slot time per request
@@ -59,7 +61,7 @@ def run(
 ) -> LoadSummary:
     job = LoadJob(
         scenario=load_scenario("cctv"),
-        settings=RequestSettings(model="llama3.2-vision"),
+        settings=RequestSettings(model=MODEL),
         targets=[parse_target(f"{name}={url}") for name, url in urls.items()],
         warmup=1,
         steps=steps,
@@ -333,3 +335,22 @@ def test_impossible_server_timings_give_no_queueing_or_token_rate() -> None:
     step = summarise_step(closed(0, 1, 2), samples, None, [])
     assert step.queue_s.n == 1 and step.queue_s.p50 == pytest.approx(0.01)  # the honest one
     assert step.output_tokens_per_s == pytest.approx(5 / 0.2)
+
+
+def test_an_openai_server_with_two_slots_scales_twofold(
+    fake_openai: Callable[..., Any], tmp_path: Path
+) -> None:
+    # llama-server -np 2: requests beyond two wait for a slot, and no timing it reports shows
+    # the wait; queueing (latency − its prompt and predicted times) does.
+    server = fake_openai(
+        prompt_eval_s=PROMPT_S, token_delay_s=TOKEN_S, reply=REPLY, parallel=2, models=[MODEL]
+    )
+    summary = run(
+        tmp_path, {"llama": f"{server.url},api=openai"}, [closed(0, 1, 4), closed(1, 4, 8)]
+    )
+    c1, c4 = summary.targets[0].steps
+    ratio = (c4.throughput_per_s or 0) / (c1.throughput_per_s or 1)
+    assert ratio == pytest.approx(2.0, rel=0.10)
+    assert c4.latency_s.p50 == pytest.approx(2 * c1.latency_s.p50, rel=0.15)  # type: ignore[operator]
+    assert c4.queue_s.p50 == pytest.approx(SERVICE_S, rel=0.2)
+    assert c4.itl is not None and c4.itl.p50_s == pytest.approx(TOKEN_S, abs=0.003)

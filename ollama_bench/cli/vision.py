@@ -33,7 +33,10 @@ from ollama_bench.vision.scenarios import builtin_names, load_scenario
 from ollama_bench.vision.sizes import sized_scenario
 from ollama_bench.vision.summary import summarise
 
-TARGET_HELP = "Ollama server to measure; repeat for each. See TARGETS above."
+TARGET_HELP = (
+    "Server to measure (Ollama, or OpenAI-compatible with api=openai); repeat for each. "
+    "See TARGETS above."
+)
 
 
 @app.command(epilog=EXIT_CODES)
@@ -55,7 +58,11 @@ def vision(
     ] = None,
     header: HeaderOpt = None,
     model: Annotated[
-        str, typer.Option(envvar="OBENCH_MODEL", help="Ollama model to benchmark.")
+        str,
+        typer.Option(
+            envvar="OBENCH_MODEL",
+            help="Model to benchmark as the servers list it (Ollama tag, or id in /v1/models).",
+        ),
     ] = "llama3.2-vision",
     images: Annotated[
         Path | None,
@@ -84,8 +91,8 @@ def vision(
         typer.Option(
             "--format/--no-format",
             envvar="OBENCH_FORMAT",
-            help="Send the reply's JSON schema as Ollama's `format` "
-            "(structured outputs), or nothing.",
+            help="Send the reply's JSON schema as Ollama's `format` (OpenAI-compatible: "
+            "`response_format`), or nothing.",
         ),
     ] = True,
     timeout: Annotated[
@@ -187,6 +194,10 @@ def vision(
     cpu=http://localhost:11434,num_gpu=0` lets one server play both roles (num_gpu=0 keeps every
     layer on the CPU). The default is gpu=http://localhost:11434 and cpu=http://localhost:11435.
     The speed-up is reported against the target named cpu, else the first.
+
+    Two keys are obench's own: api=openai talks to an OpenAI-compatible server (llama-server,
+    vLLM, LM Studio, Ollama's /v1; its other options become extra request fields), and
+    images=false sends the prompt without the image (text-only model, or what the image costs).
     """
     settings = RequestSettings(
         model=model,

@@ -19,10 +19,12 @@ from pydantic import BaseModel, Field
 
 from ollama_bench.itl import ItlSummary, summarise_itl
 from ollama_bench.models import (
+    Api,
     Placement,
     PlacementReading,
     RunHeader,
     Sample,
+    ServerTimings,
     TargetInfo,
     UtilisationSample,
 )
@@ -73,6 +75,13 @@ class TargetSummary(BaseModel):
     url: str
     version: str | None = None
     usable: bool = True
+    api: Api = "ollama"
+    server: str | None = None  # OpenAI-compatible: "llama.cpp", "vLLM", "Ollama" or unknown
+    images: bool = True  # False: text only, so its accuracy is left out (None)
+    response_format: str | None = None  # OpenAI-compatible: the form the server accepted
+    # figures no completed request's server reported (vLLM has no timings, llama.cpp no total):
+    # the report says "not reported by this server" instead of a dash
+    unreported: list[str] = Field(default_factory=list)
     samples: int = 0  # measured requests sent
     failed: int = 0
     errors: dict[str, int] = Field(default_factory=dict)  # error kind → count
@@ -164,7 +173,28 @@ def summarise_target(
         suspicious=sum(1 for t in timings if t.suspicious),
         accuracy=accuracy,
         accuracy_images=len({s.image for s in done if s.score is not None}),
+        unreported=unreported([t.server for t in timings if t.server is not None]),
     )
+
+
+#: Summary figure → the server field it needs.
+_NEEDS = {
+    "prompt_tokens_per_s": "prompt_eval_duration_ns",
+    "decode_tokens_per_s": "eval_duration_ns",
+    "gap_s": "total_duration_ns",
+    "cold_load_s": "load_duration_ns",
+}
+
+
+def unreported(servers: Sequence[ServerTimings]) -> list[str]:
+    """Figures for which no request's server account had the field (none when none completed)."""
+    if not servers:
+        return []
+    return [
+        figure
+        for figure, field in _NEEDS.items()
+        if all(getattr(s, field) is None for s in servers)
+    ]
 
 
 def _windows(samples: Sequence[Sample]) -> list[tuple[datetime, datetime]]:
@@ -260,6 +290,11 @@ def summarise(
     for info in header.targets:
         summary = summarise_target(info.name, info.url, by_target[info.name], field_names)
         summary.version, summary.usable = info.version, info.usable
+        summary.api, summary.server, summary.images = info.api, info.server, info.images
+        summary.response_format = info.response_format
+        if not info.images:  # its replies describe no image: no accuracy to compare
+            summary.accuracy = dict.fromkeys(summary.accuracy)
+            summary.accuracy_images = 0
         chosen = chosen_placement(info.name, placements)
         if (chosen is None or not chosen.loaded) and info.placement is not None:
             chosen = info.placement  # no reading during the run (no footer): the probe's
