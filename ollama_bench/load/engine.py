@@ -112,7 +112,8 @@ class _Step:
         target = self.targets.take()
         sent_ns = time.perf_counter_ns() - self.t0_ns
         try:
-            exchange = await target.chat(self.scenario.prompt, image.data, self.schema)
+            data = image.data if target.spec.images else None  # images=false: the prompt alone
+            exchange = await target.chat(self.scenario.prompt, data, self.schema)
         finally:
             self.in_flight -= 1
             self.targets.give(target)
