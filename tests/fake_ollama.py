@@ -111,6 +111,9 @@ class FakeConfig:
     load_s: float = 0.0  # cold load: first use, after an unload, after a runner-option change
     prompt_eval_s: float = 0.0  # before the first token (prompt and image processing)
     token_delay_s: float = 0.0  # before each generated token
+    # sha256 (hex) of an image → factor on prompt_eval_s and token_delay_s for requests that send
+    # it: real servers take longer over some images (more tiles, longer replies) than others
+    image_factors: dict[str, float] = field(default_factory=dict)
     jitter: float = 0.0  # relative, uniform, on every delay above and pull_step_s: 0.05 = ±5%
     seed: int = 0  # seeds the jitter
     reply: str | Callable[[Body], str] = '{"ok": true}'  # a callable gets the request body
@@ -803,8 +806,9 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         fake, config = self.fake, self.fake.config
         stream = body.get("stream") is not False
+        factor = self._image_factor(body)
         prompt_started = time.perf_counter_ns()
-        fake._pause(config.prompt_eval_s)
+        fake._pause(config.prompt_eval_s * factor)
         prompt_ns = time.perf_counter_ns() - prompt_started
         text = config.reply(body) if callable(config.reply) else config.reply
         tokens, done_reason = _TOKEN_RE.findall(text), "stop"
@@ -816,7 +820,7 @@ class _Handler(BaseHTTPRequestHandler):
             tokens = tokens[: 2 if fault == "reset" else FAULT_AFTER_CHUNKS]
         eval_started, deadline = time.perf_counter_ns(), time.perf_counter()
         for token in tokens:  # token i is due at a fixed time, so write overheads don't add up
-            deadline += fake._jittered(config.token_delay_s)
+            deadline += fake._jittered(config.token_delay_s * factor)
             fake._wait_until(deadline)
             if stream:
                 self._line(reply(token, False))
@@ -855,6 +859,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._line(final)
             return self._end_stream()
         return self._json(200, final)
+
+    def _image_factor(self, body: Body) -> float:
+        """The configured delay factor of the first image sent (already validated base64)."""
+        factors = self.fake.config.image_factors
+        messages = body.get("messages") or [body]
+        images = [i for m in messages for i in (m.get("images") or []) if isinstance(i, str)]
+        if not factors or not images:
+            return 1.0
+        digest = hashlib.sha256(base64.b64decode(images[0])).hexdigest()
+        return factors.get(digest, 1.0)
 
     @staticmethod
     def _prompt_tokens(body: Body) -> int:
