@@ -1,8 +1,9 @@
 """Append-only JSONL run files: a header line, one line per sample flushed on completion, a footer.
 
 A run interrupted by Ctrl-C or a crash keeps every finished sample; a torn last line (a crash in
-the middle of a write) is skipped on reading rather than failing the whole file. Utilisation
-lines come from sampler threads, so writes are serialised by a lock.
+the middle of a write) is skipped on reading rather than failing the whole file, and cut off
+before a resumed run appends to it. Utilisation lines come from sampler threads, so writes are
+serialised by a lock.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ValidationError
 
 from ollama_bench.errors import UsageError
-from ollama_bench.models import RunFooter, RunHeader, Sample, UtilisationSample
+from ollama_bench.models import RunFooter, RunHeader, Sample, Segment, UtilisationSample
 
 
 def default_run_path(directory: Path, label: str, started_at: datetime) -> Path:
@@ -27,24 +28,34 @@ def default_run_path(directory: Path, label: str, started_at: datetime) -> Path:
 
 
 class RunWriter:
-    """Writes one run file; every record is on disk before the next request starts."""
+    """Writes one run file; every record is on disk before the next request starts.
 
-    def __init__(self, path: Path, header: BaseModel) -> None:
+    With `header` None it appends to an existing file (a resumed run), first cutting off a torn
+    last line so that the next record starts on a line of its own.
+    """
+
+    def __init__(self, path: Path, header: BaseModel | None) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: IO[str] = path.open("x", encoding="utf-8")
+            if header is None:
+                _cut_torn_tail(path)
+                self._file: IO[str] = path.open("a", encoding="utf-8")
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = path.open("x", encoding="utf-8")
         except FileExistsError:
             raise UsageError(
-                f"run file {path} already exists", "pass another --out or remove the file"
+                f"run file {path} already exists",
+                "pass another --out, remove the file, or continue it with --resume",
             ) from None
         except OSError as exc:
             raise UsageError(
-                f"cannot create run file {path}: {exc.strerror}", "pass a writable --out"
+                f"cannot write run file {path}: {exc.strerror}", "pass a writable --out"
             ) from None
         self.records = 0
         self._lock = threading.Lock()
-        self._write(header)
+        if header is not None:
+            self._write(header)
 
     def _write(self, record: BaseModel) -> None:
         line = record.model_dump_json() + "\n"
@@ -63,6 +74,15 @@ class RunWriter:
             self._write(footer)
         with self._lock:
             self._file.close()
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Truncate `path` after its last newline: what follows is a line the writer never ended."""
+    with path.open("rb+") as file:
+        data = file.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            file.truncate(end)
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -91,8 +111,10 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
 class VisionRun:
     header: RunHeader
     samples: list[Sample]
-    footer: RunFooter | None  # None when the run did not finish
+    footer: RunFooter | None  # the last footer; None when the run did not finish
     utilisation: list[UtilisationSample] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)  # one per resumption
+    footers: list[RunFooter] = field(default_factory=list)  # one per segment that finished
 
 
 def read_vision_run(path: Path) -> VisionRun:
@@ -111,10 +133,13 @@ def read_vision_run(path: Path) -> VisionRun:
             for r in records[1:]
             if r.get("kind") == "utilisation"
         ]
+        segments = [Segment.model_validate(r) for r in records[1:] if r.get("kind") == "segment"]
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise UsageError(
             f"{path}: field {where}: {first['msg']}", "was it written by a newer obench?"
         ) from None
-    return VisionRun(header, samples, footers[-1] if footers else None, utilisation)
+    # a footer belongs to the last segment only if no segment was started after it
+    last = footers[-1] if footers and footers[-1].segment == len(segments) else None
+    return VisionRun(header, samples, last, utilisation, segments, footers)

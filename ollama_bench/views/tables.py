@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,7 +22,14 @@ from rich.table import Table
 
 from ollama_bench.models import Sample, TargetInfo
 from ollama_bench.vision.runner import Step
-from ollama_bench.vision.summary import RunSummary, Stat, TargetSummary
+from ollama_bench.vision.summary import Comparison, RunSummary, Stat, TargetSummary
+
+METRIC_LABELS = {
+    "latency": "latency",
+    "ttft": "TTFT",
+    "prompt_rate": "prompt tokens/s",
+    "decode_rate": "decode tokens/s",
+}
 
 
 def fmt_seconds(value: float | None) -> str:
@@ -144,19 +152,59 @@ def accuracy_table(targets: Sequence[TargetSummary]) -> Table | None:
     return table
 
 
+def _ci(ci95: tuple[float, float] | None) -> str:
+    return "–" if ci95 is None else f"{ci95[0]:.2f}× – {ci95[1]:.2f}×"
+
+
+def _verdict(verdict: str) -> str:
+    colour = {"faster": "green", "slower": "red"}.get(verdict, "yellow")
+    return f"[{colour}]{verdict}[/{colour}]"
+
+
 def speedup_table(summary: RunSummary) -> Table | None:
+    """Every metric's paired speed-up of each target over the baseline."""
     if not summary.comparisons:
         return None
     table = Table(
-        title="Speed-up (baseline median latency / target median latency)", title_justify="left"
+        title="Speed-up over the baseline, paired by image (> 1: the target is faster)",
+        title_justify="left",
     )
-    for column in ("target", "vs baseline", "speed-up", "95% CI (bootstrap)", "verdict"):
+    for column in ("target", "vs baseline", "metric", "speed-up", "95% CI", "verdict"):
         table.add_column(column, justify="right" if column.startswith(("speed", "95")) else "left")
     for c in summary.comparisons:
-        ci = "–" if c.ci95 is None else f"{c.ci95[0]:.2f}× – {c.ci95[1]:.2f}×"
-        colour = {"faster": "green", "slower": "red"}.get(c.verdict, "yellow")
+        for metric, label in METRIC_LABELS.items():
+            m = c.metrics.get(metric)
+            if m is None:
+                continue
+            table.add_row(
+                escape(c.target),
+                escape(c.baseline),
+                label,
+                f"{m.speedup:.2f}×",
+                _ci(m.ci95),
+                _verdict(m.verdict),
+            )
+    return table
+
+
+def image_table(c: Comparison) -> Table:
+    """Each image's median latency on both targets: which images drive the speed-up."""
+    table = Table(
+        title=f"Latency by image: {escape(c.target)} vs {escape(c.baseline)} (medians)",
+        title_justify="left",
+    )
+    table.add_column("image")
+    for column in (escape(c.baseline), escape(c.target), "speed-up", "n"):
+        table.add_column(column, justify="right")
+    table.add_column("")
+    for i in c.images:
         table.add_row(
-            c.target, c.baseline, f"{c.speedup:.2f}×", ci, f"[{colour}]{c.verdict}[/{colour}]"
+            escape(i.image),
+            fmt_seconds(i.baseline_s),
+            fmt_seconds(i.target_s),
+            f"{i.speedup:.2f}×",
+            f"{i.baseline_n} / {i.target_n}",
+            "[yellow]far from the rest[/yellow]" if i.outlier else "",
         )
     return table
 
@@ -170,10 +218,14 @@ def render(summary: RunSummary, console: Console) -> None:
     for table in (
         target_table(summary.targets),
         accuracy_table(summary.targets),
+        *[image_table(c) for c in summary.comparisons if len(c.images) > 1],
         speedup_table(summary),
     ):
         if table is not None:
             console.print(table)
+    if summary.stop is not None:
+        resumed = f" · {summary.segments} segments read as one run" if summary.segments > 1 else ""
+        console.print(f"stop: {summary.stop.message}{resumed}")
     for w in summary.warnings:
         where = f"{w.target}: " if w.target else ""
         hint = f" [dim]({w.hint})[/dim]" if w.hint else ""
@@ -199,15 +251,20 @@ class ProgressReporter:
     """Runner observer that drives a rich progress bar."""
 
     def __init__(self, progress: Progress, total: int) -> None:
-        self.progress = progress
+        self.progress, self.total, self.done = progress, total, 0
         self.task = progress.add_task("starting", total=total)
 
     def started(self, step: Step) -> None:
+        if self.done >= self.total:  # --until-ci added a round: the bar grows with it
+            self.total += 1
+            self.progress.update(self.task, total=self.total)
+        where = f"round {step.repeat + 1}" if step.phase == "measured" else step.phase
         self.progress.update(
-            self.task, description=f"{step.phase} {step.target} · {step.image.name}"
+            self.task, description=f"{where} {escape(step.target)} · {escape(step.image.name)}"
         )
 
     def finished(self, sample: Sample) -> None:
+        self.done += 1
         self.progress.advance(self.task)
 
 

@@ -2,12 +2,14 @@
 
 The caller owns presentation (probe lines, progress, placement) through callbacks, and gets the
 summary even when Ctrl-C cuts the run short: it lands in `Outcome` before the interrupt
-propagates. Utilisation samples (ops/utilisation.py) go to the run file as the run goes.
+propagates. Utilisation samples (ops/utilisation.py) go to the run file as the run goes. A
+resumed run (vision/resume.py) appends a segment to its file and is summarised as one run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +26,11 @@ from ollama_bench.models import (
     RequestSettings,
     RunFooter,
     RunHeader,
+    RunSource,
     Sample,
+    Segment,
+    StopOutcome,
+    StopSettings,
     TargetInfo,
     TargetSpec,
     UtilisationSample,
@@ -34,8 +40,18 @@ from ollama_bench.ops.utilisation import Monitor
 from ollama_bench.store import RunWriter, default_run_path
 from ollama_bench.targets import open_target
 from ollama_bench.targets.base import Target, TargetFailure
-from ollama_bench.vision.runner import Observer, Step, execute, plan
+from ollama_bench.vision.resume import ResumePoint, check_targets
+from ollama_bench.vision.runner import (
+    Observer,
+    Rounds,
+    Step,
+    execute,
+    measure,
+    round_steps,
+    warmup_steps,
+)
 from ollama_bench.vision.scenarios import Scenario
+from ollama_bench.vision.stop import precision_rule, widest_half_width
 from ollama_bench.vision.summary import RunSummary, summarise
 
 
@@ -48,6 +64,9 @@ class VisionJob:
     runs: int
     out: Path  # a .jsonl file, or a folder for a time-stamped one
     monitor: bool = True  # sample container CPU/memory and GPUs during the run
+    stop: StopSettings = field(default_factory=StopSettings)
+    source: RunSource | None = None  # recorded so that --resume can load the scenario again
+    resume: ResumePoint | None = None  # continue this run file instead of starting one
 
 
 @dataclass
@@ -120,6 +139,22 @@ def _header(
         host=host_info(),
         labels=job.scenario.labels,
         monitoring=monitoring if monitoring.enabled else None,
+        stop=job.stop,
+        source=job.source,
+    )
+
+
+def _stop_outcome(
+    job: VisionJob, names: list[str], samples: list[Sample], rounds: int, stopped: bool
+) -> StopOutcome:
+    pct = job.stop.until_ci_pct
+    widest = widest_half_width(names, samples, rounds) if pct is not None else None
+    if widest is None:  # no --until-ci, or no speed-up it could measure
+        return StopOutcome(reason="runs", rounds=rounds)
+    return StopOutcome(
+        reason="precision" if stopped else "max-runs",
+        rounds=rounds,
+        half_width_pct=widest * 100 if math.isfinite(widest) else None,
     )
 
 
@@ -143,21 +178,55 @@ async def run_vision(
                 "no target is usable: " + "; ".join(f"{i.name}: {i.error}" for i in infos),
                 "start Ollama (docker compose up -d), pull the model, or pass --target NAME=URL",
             )
+        point = job.resume
+        if point is not None:
+            check_targets(point, infos)
         if job.monitor:
             usable_specs = [t.spec for name, t in targets.items() if name in usable]
             monitor = await asyncio.to_thread(Monitor.plan, usable_specs)
         started_at = datetime.now(UTC)
-        header = _header(job, infos, started_at, monitor.monitoring)
-        out = job.out
-        path = (
-            out if out.suffix == ".jsonl" else default_run_path(out, job.scenario.name, started_at)
-        )
-        writer = RunWriter(path, header)
+        if point is None:
+            header = _header(job, infos, started_at, monitor.monitoring)
+            out = job.out
+            path = (
+                out
+                if out.suffix == ".jsonl"
+                else default_run_path(out, job.scenario.name, started_at)
+            )
+            writer = RunWriter(path, header)
+            segment, first_seq = 0, 0
+        else:
+            header, path, segment = point.run.header, point.path, point.segment
+            first_seq = point.next_seq
+            writer = RunWriter(path, None)
+            writer.append(
+                Segment(
+                    index=segment,
+                    started_at=started_at,
+                    samples_before=len(point.run.samples),
+                    targets=infos,
+                )
+            )
+            outcome.samples += point.run.samples
+            outcome.utilisation += point.run.utilisation
         outcome.run_file = path
-        steps = plan(usable, job.scenario.images, job.warmup, job.runs)
-        warmup = [step for step in steps if step.phase == "warmup"]
-        measured = [step for step in steps if step.phase == "measured"]
+        images = job.scenario.images
+        warmup = warmup_steps(usable, images, job.warmup, segment)
+        until = job.stop.until_ci_pct
+        rounds = Rounds(
+            least=job.runs,
+            most=job.stop.max_runs if until is not None else job.runs,
+            stop=None if until is None else precision_rule(usable, outcome.samples, until),
+            done=point.done if point is not None else frozenset(),
+            segment=segment,
+        )
+        planned = len(warmup) + sum(
+            step.key not in rounds.done
+            for repeat in range(job.runs)
+            for step in round_steps(usable, images, repeat)
+        )
         interrupted = True
+        stop: StopOutcome | None = None
 
         def keep(sample: UtilisationSample) -> None:
             writer.append(sample)
@@ -165,19 +234,28 @@ async def run_vision(
 
         monitor.start(keep)
         try:
-            recorder = _Recorder(writer, outcome, observer(len(steps)))
+            recorder = _Recorder(writer, outcome, observer(planned))
             structured = job.settings.structured
-            await execute(warmup, targets, job.scenario, structured=structured, observer=recorder)
-            outcome.placements += await read_placements(targets, usable, "warmup")
-            on_placement(outcome.placements)
-            await execute(
-                measured,
+            seq = await execute(
+                warmup,
                 targets,
                 job.scenario,
                 structured=structured,
                 observer=recorder,
-                first_seq=len(warmup),
+                first_seq=first_seq,
             )
+            outcome.placements += await read_placements(targets, usable, "warmup")
+            on_placement(outcome.placements)
+            complete, stopped = await measure(
+                rounds,
+                targets,
+                usable,
+                job.scenario,
+                structured=structured,
+                observer=recorder,
+                first_seq=seq,
+            )
+            stop = _stop_outcome(job, usable, outcome.samples, complete, stopped)
             outcome.placements += await read_placements(targets, usable, "run")
             interrupted = False
         finally:
@@ -190,6 +268,8 @@ async def run_vision(
                     interrupted=interrupted,
                     elapsed_s=(finished_at - started_at).total_seconds(),
                     placements=outcome.placements,
+                    stop=stop,
+                    segment=segment,
                 )
             )
             outcome.summary = summarise(
@@ -199,6 +279,8 @@ async def run_vision(
                 interrupted=interrupted,
                 placements=outcome.placements,
                 utilisation=outcome.utilisation,
+                stop=stop,
+                segments=segment + 1,
             )
         return outcome.summary
     finally:
