@@ -90,7 +90,7 @@ def grid(trials: int, seed: int) -> None:
     print("lowest over 1, 2, 4, 6 and 8 images), and median CI half-width at 6 images")
     header = "noise spread | " + " ".join(f"{r} runs".rjust(8) for r in RUNS)
     print(header + " | " + " ".join(f"±{r} runs".rjust(9) for r in RUNS))
-    lowest = (1.0, "")
+    lowest, hits_all, cells, below = (1.0, ""), 0, 0, 0
     for cv in NOISES:
         for spread in SPREADS:
             worst, widths = [], []
@@ -106,6 +106,7 @@ def grid(trials: int, seed: int) -> None:
                         halves.append(result.half_width or math.inf)
                     share = hits / trials
                     cover.append(share)
+                    hits_all, cells, below = hits_all + hits, cells + 1, below + (share < 0.93)
                     if share < lowest[0]:
                         lowest = (share, f"{cv:.0%} noise, {images} images, {runs} runs")
                     if images == 6:
@@ -115,7 +116,21 @@ def grid(trials: int, seed: int) -> None:
             spans = " ".join(f"{w:9.1%}" for w in widths)
             print(f"{cv:5.0%} {spread:5.0f}× | {cells} | {spans}")
     print(f"lowest coverage anywhere: {lowest[0]:.1%} ({lowest[1]})")
+    chance = cells * _binomial_below(trials, 0.95, 0.93)
+    print(
+        f"all {cells} cells: {hits_all / (cells * trials):.1%} of {cells * trials} trials; "
+        f"{below} cells below 93% (exactly 95% coverage would leave {chance:.1f} there by chance)"
+    )
     print()
+
+
+def _binomial_below(trials: int, p: float, share: float) -> float:
+    """P(a Binomial(trials, p) share is below `share`)."""
+    return sum(
+        math.comb(trials, k) * p**k * (1 - p) ** (trials - k)
+        for k in range(trials + 1)
+        if k < share * trials
+    )
 
 
 def verdicts(trials: int, seed: int) -> None:
@@ -220,13 +235,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=400, help="simulated runs per grid cell")
     parser.add_argument("--quick", action="store_true", help="a tenth of the trials")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--only", choices=("verdicts", "grid", "until-ci", "shapes"), help="one section"
+    )
     args = parser.parse_args(argv)
     trials = max(20, args.trials // 10) if args.quick else args.trials
     started = time.perf_counter()
-    verdicts(trials, args.seed)
-    grid(trials, args.seed)
-    until_ci(max(20, trials // 2), args.seed)
-    shapes(max(20, trials // 2), args.seed)
+    sections = {
+        "verdicts": lambda: verdicts(trials, args.seed),
+        "grid": lambda: grid(trials, args.seed),
+        "until-ci": lambda: until_ci(max(20, trials // 2), args.seed),
+        "shapes": lambda: shapes(max(20, trials // 2), args.seed),
+    }
+    for name, section in sections.items():
+        if args.only in (None, name):
+            section()
     print(f"({time.perf_counter() - started:.0f} s)")
 
 

@@ -195,14 +195,14 @@ def vision(
     outcome = Outcome()
     try:
         if resume is not None:
-            given = _given(ctx, locals())
+            given = _given(ctx, ctx.params)
             job = _resumed_job(resume, given)
             if job.resume is not None and job.resume.finished:
                 err_console.print(f"{resume} is complete: nothing to resume")
                 show(_file_summary(resume), json_output, render)
                 return
         else:
-            job = _new_job(locals())
+            job = _new_job(ctx.params)
         if pull:
             from ollama_bench.cli.ops import pull_targets  # registered after vision
 
@@ -295,7 +295,12 @@ def _resumed_job(path: Path, given: dict[str, object]) -> VisionJob:
     job = VisionJob(
         scenario=load_scenario(header.source.scenario, images),
         settings=header.settings,
-        targets=[TargetSpec(name=t.name, url=t.url, options=t.options) for t in header.targets],
+        # the targets the run measured: one left out at the start stays out of its later rounds
+        targets=[
+            TargetSpec(name=t.name, url=t.url, options=t.options)
+            for t in header.targets
+            if t.usable
+        ],
         warmup=header.warmup,
         runs=header.runs,
         out=path,

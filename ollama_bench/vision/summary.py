@@ -439,8 +439,7 @@ def _stop_summary(
         )
     elif stop.reason == "max-runs":
         message = (
-            f"--max-runs {most} reached before every latency speed-up was within ±{pct:g}%"
-            f"{widest}"
+            f"--max-runs {most} reached before every latency speed-up was within ±{pct:g}%{widest}"
         )
     return StopSummary(
         reason=stop.reason,
