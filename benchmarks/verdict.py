@@ -9,8 +9,9 @@ two pooled medians with a percentile bootstrap over all samples of all images.
 
 Printed: coverage of the true ratio and median CI width over a grid of noise levels, image
 spreads, image counts and runs; power (1.1× called faster) and false alarms (equal servers);
-requests needed to reach ±5% with --until-ci 5 against a fixed 3-run design; and how the method
-fares with flat-topped (uniform) noise and with occasional stalls.
+requests needed to reach ±5% with --until-ci 5 against a fixed 3-run design; how the method
+fares with flat-topped (uniform) noise and with occasional stalls; and the coverage of the two
+methods it was chosen over.
 
 Run: python benchmarks/verdict.py [--trials N] [--quick]
 """
@@ -18,13 +19,21 @@ Run: python benchmarks/verdict.py [--trials N] [--quick]
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
 
-from ollama_bench.stats import PairedRatio, paired_ratio, percentile
+from ollama_bench.stats import (
+    PairedRatio,
+    paired_ratio,
+    percentile,
+    pooled_residuals,
+    t_quantile,
+    welch_df,
+)
 
 Noise = Callable[[random.Random, float], float]
 IMAGES = (1, 2, 4, 6, 8)
@@ -90,7 +99,7 @@ def grid(trials: int, seed: int) -> None:
     print("lowest over 1, 2, 4, 6 and 8 images), and median CI half-width at 6 images")
     header = "noise spread | " + " ".join(f"{r} runs".rjust(8) for r in RUNS)
     print(header + " | " + " ".join(f"±{r} runs".rjust(9) for r in RUNS))
-    lowest, hits_all, cells, below = (1.0, ""), 0, 0, 0
+    lowest, hits_all, counted, below = (1.0, ""), 0, 0, 0
     for cv in NOISES:
         for spread in SPREADS:
             worst, widths = [], []
@@ -106,7 +115,7 @@ def grid(trials: int, seed: int) -> None:
                         halves.append(result.half_width or math.inf)
                     share = hits / trials
                     cover.append(share)
-                    hits_all, cells, below = hits_all + hits, cells + 1, below + (share < 0.93)
+                    hits_all, counted, below = hits_all + hits, counted + 1, below + (share < 0.93)
                     if share < lowest[0]:
                         lowest = (share, f"{cv:.0%} noise, {images} images, {runs} runs")
                     if images == 6:
@@ -116,9 +125,9 @@ def grid(trials: int, seed: int) -> None:
             spans = " ".join(f"{w:9.1%}" for w in widths)
             print(f"{cv:5.0%} {spread:5.0f}× | {cells} | {spans}")
     print(f"lowest coverage anywhere: {lowest[0]:.1%} ({lowest[1]})")
-    chance = cells * _binomial_below(trials, 0.95, 0.93)
+    chance = counted * _binomial_below(trials, 0.95, 0.93)
     print(
-        f"all {cells} cells: {hits_all / (cells * trials):.1%} of {cells * trials} trials; "
+        f"all {counted} cells: {hits_all / (counted * trials):.1%} of {counted * trials} trials; "
         f"{below} cells below 93% (exactly 95% coverage would leave {chance:.1f} there by chance)"
     )
     print()
@@ -230,13 +239,83 @@ def shapes(trials: int, seed: int) -> None:
     print()
 
 
+Interval = tuple[float, float]
+Cells = dict[int, list[float]]
+
+
+def percentile_within_images(base: Cells, target: Cells, rng: random.Random) -> Interval:
+    """Alternative 1: resample each image's runs on each target, recompute the geometric mean of
+    the per-image ratios of medians, take the 2.5th and 97.5th percentiles (1,000 resamples)."""
+    ratios = []
+    for _ in range(1000):
+        logs = [
+            math.log(statistics.median(rng.choices(base[k], k=len(base[k]))))
+            - math.log(statistics.median(rng.choices(target[k], k=len(target[k]))))
+            for k in base
+        ]
+        ratios.append(math.exp(statistics.fmean(logs)))
+    return percentile(ratios, 2.5), percentile(ratios, 97.5)
+
+
+def _median_factor(n: int, rng: random.Random) -> float:
+    """Var(median of n standard normals) × n, by simulation: 1 for n ≤ 2, → π/2."""
+    medians = [statistics.median(rng.gauss(0, 1) for _ in range(n)) for _ in range(20_000)]
+    return statistics.pvariance(medians) * n
+
+
+def normal_theory(base: Cells, target: Cells, factors: dict[int, float]) -> Interval:
+    """Alternative 2: each arm's pooled variance of logs, times the normal median's variance
+    factor, Welch t."""
+    m = len(base)
+    parts, dfs = [], []
+    for cells in (base, target):
+        logs = [[math.log(v) for v in values] for values in cells.values()]
+        pool, df = pooled_residuals(logs)
+        variance = statistics.fmean(e * e for e in pool)  # already unbiased (modified)
+        parts.append(sum(factors[len(v)] * variance / len(v) for v in logs) / m**2)
+        dfs.append(df)
+    estimate = statistics.fmean(
+        math.log(statistics.median(base[k])) - math.log(statistics.median(target[k])) for k in base
+    )
+    half = t_quantile(0.975, welch_df(parts, dfs)) * math.sqrt(sum(parts))
+    return math.exp(estimate - half), math.exp(estimate + half)
+
+
+def alternatives(trials: int, seed: int) -> None:
+    print(f"The methods considered: coverage of the true {TRUE_RATIO}× ({trials} trials per cell)")
+    print("shape     noise images runs | paired (obench)  within-image percentile  normal theory")
+    rng_factors = random.Random(seed)
+    factors = {n: _median_factor(n, rng_factors) for n in (2, 3, 10)}
+    for (name, noise), cv, images, runs in itertools.product(
+        (("lognormal", lognormal), ("uniform", uniform)), (0.05, 0.30), (1, 2, 6), (2, 3, 10)
+    ):
+        rng = random.Random(f"{seed}:alt:{name}:{cv}:{images}:{runs}")
+        hits = [0, 0, 0]
+        for _ in range(trials):
+            base, target = simulate(rng, images, runs, cv, noise=noise)
+            result = paired_ratio(base, target)
+            for i, (low, high) in enumerate(
+                (
+                    result.ci95 or (math.inf, math.inf),
+                    percentile_within_images(base, target, rng),
+                    normal_theory(base, target, factors),
+                )
+            ):
+                hits[i] += low <= TRUE_RATIO <= high
+        cells = "  ".join(f"{h / trials:15.1%}" for h in hits)
+        print(f"{name:9} {cv:5.0%} {images:6} {runs:4} | {cells}")
+    print()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=400, help="simulated runs per grid cell")
     parser.add_argument("--quick", action="store_true", help="a tenth of the trials")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--only", choices=("verdicts", "grid", "until-ci", "shapes"), help="one section"
+        "--only",
+        choices=("verdicts", "grid", "until-ci", "shapes", "alternatives"),
+        help="one section",
     )
     args = parser.parse_args(argv)
     trials = max(20, args.trials // 10) if args.quick else args.trials
@@ -246,6 +325,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "grid": lambda: grid(trials, args.seed),
         "until-ci": lambda: until_ci(max(20, trials // 2), args.seed),
         "shapes": lambda: shapes(max(20, trials // 2), args.seed),
+        "alternatives": lambda: alternatives(max(20, trials // 2), args.seed),
     }
     for name, section in sections.items():
         if args.only in (None, name):

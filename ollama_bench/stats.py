@@ -17,10 +17,12 @@ same interval. Variances add over keys and arms; the interval is estimate ± t·
 at the Welch–Satterthwaite degrees of freedom of the two pools (Welch 1947, Biometrika 34:28–35).
 
 Why this method: in benchmarks/verdict.py's simulations (1–8 images, 2–30% noise, 2–10 runs) a
-percentile bootstrap within each image's few runs covered the true ratio in as few as 62–82% of
+percentile bootstrap within each image's few runs covered the true ratio in only 66–83% of
 trials with 2 runs (it underestimates a variance by (n−1)/n, and a median of 2–3 resampled values
-takes few distinct values); normal-theory pooled variances fell to 83% with flat-topped noise at
-10 runs (a median's variance depends on the noise's shape). This method stayed near 95%.
+takes few distinct values); normal-theory pooled variances fell to 85% with flat-topped noise at
+10 runs (a median's variance depends on the noise's shape). This method covered 96.7% of 64,000
+simulated runs with log-normal noise, no fewer than 92.8% in any of 160 settings, and 91.5% at
+worst with flat-topped noise.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def simulate(
 def test_the_ci_covers_the_true_ratio_across_the_grid() -> None:
     """1–8 images, 2–30% noise, 2–10 runs, 40 trials in each of 27 cells. Overall coverage has a
     standard error of 0.7% near 95%, so ≥ 93% sits 3 standard errors below the nominal 95%; a
-    percentile bootstrap within each image, which scores 62–82% in the 2-run cells, fails it. No
+    percentile bootstrap within each image, which scores 66–83% in the 2-run cells, fails it. No
     cell may fall below 80%: a 95% method does so with probability 1e-4 per cell."""
     rng = random.Random(20261124)
     trials, covered, worst = 40, 0, 1.0
