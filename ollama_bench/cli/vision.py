@@ -3,34 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ollama_bench.cli.app import EXIT_CODES, app
+from ollama_bench.cli.app import EXIT_CODES, HeaderOpt, app, http_headers, target_specs
+from ollama_bench.cli.signals import stops_like_ctrl_c
 from ollama_bench.console import err_console, fail, show
-from ollama_bench.errors import ObenchError, UsageError
+from ollama_bench.errors import FailedRunError, ObenchError, RunFileError, UsageError
 from ollama_bench.models import RequestSettings, StopSettings, TargetSpec
 from ollama_bench.store import read_vision_run
-from ollama_bench.targets.spec import DEFAULT_TARGETS, parse_targets
+from ollama_bench.untrusted import printable
 from ollama_bench.views.ops_tables import print_placements
-from ollama_bench.views.tables import ProgressReporter, print_probe, progress_bar, render
+from ollama_bench.views.tables import (
+    ProgressReporter,
+    print_give_up,
+    print_notices,
+    print_probe,
+    progress_bar,
+    render,
+)
+from ollama_bench.vision import preflight
 from ollama_bench.vision.bench import Outcome, VisionJob, run_vision
+from ollama_bench.vision.gate import run_problem
+from ollama_bench.vision.health import DEFAULT_GIVE_UP_AFTER
 from ollama_bench.vision.resume import (
     ResumePoint,
     check_flags,
     check_inputs,
     open_run,
     source_of,
+    target_record,
 )
 from ollama_bench.vision.scenarios import builtin_names, load_scenario
 from ollama_bench.vision.summary import RunSummary, summarise
 
-TARGET_HELP = "Ollama server to measure; repeat for each. See TARGETS above."
+TARGET_HELP = (
+    "Server to measure (Ollama, or OpenAI-compatible with api=openai); repeat for each. "
+    "See TARGETS above."
+)
 
-
-#: Each option that shapes a run, under the name resume.recorded_flags gives it.
+#: Each option that shapes a run, under the name resume.recorded_flags gives it. The others
+#: (--header, --give-up-after, --max-failure-rate, --pull, output) may differ on --resume.
 RUN_FLAGS = {
     "scenario": "--scenario",
     "images": "--images",
@@ -46,6 +62,7 @@ RUN_FLAGS = {
     "num_predict": "--num-predict",
     "seed": "--seed",
     "keep_alive": "--keep-alive",
+    "max_image_side": "--max-image-side",
     "monitor": "--monitor",
 }
 
@@ -68,8 +85,13 @@ def vision(
             "--target", "-t", metavar="NAME=URL", envvar="OBENCH_TARGETS", help=TARGET_HELP
         ),
     ] = None,
+    header: HeaderOpt = None,
     model: Annotated[
-        str, typer.Option(envvar="OBENCH_MODEL", help="Ollama model to benchmark.")
+        str,
+        typer.Option(
+            envvar="OBENCH_MODEL",
+            help="Model to benchmark as the servers list it (Ollama tag, or id in /v1/models).",
+        ),
     ] = "llama3.2-vision",
     images: Annotated[
         Path | None,
@@ -127,8 +149,8 @@ def vision(
         typer.Option(
             "--format/--no-format",
             envvar="OBENCH_FORMAT",
-            help="Send the reply's JSON schema as Ollama's `format` "
-            "(structured outputs), or nothing.",
+            help="Send the reply's JSON schema as Ollama's `format` (OpenAI-compatible: "
+            "`response_format`), or nothing.",
         ),
     ] = True,
     timeout: Annotated[
@@ -169,6 +191,37 @@ def vision(
             "--pull", envvar="OBENCH_PULL", help="First pull the model on targets that lack it."
         ),
     ] = False,
+    give_up_after: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            envvar="OBENCH_GIVE_UP_AFTER",
+            help="Stop sending to a target after this many connect failures or timeouts in a "
+            "row (its remaining requests are recorded as skipped); 0 never gives up.",
+        ),
+    ] = DEFAULT_GIVE_UP_AFTER,
+    max_failure_rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=100,
+            metavar="PCT",
+            envvar="OBENCH_MAX_FAILURE_RATE",
+            help="Exit 4 when a target fails more than this percentage of its measured "
+            "requests (it always does when one has no successful request). For CI.",
+        ),
+    ] = None,
+    max_image_side: Annotated[
+        int | None,
+        typer.Option(
+            min=16,
+            metavar="PX",
+            envvar="OBENCH_MAX_IMAGE_SIDE",
+            help="Send images whose longest side is larger as a copy downsized to PX (Pillow, "
+            "LANCZOS, aspect and format kept); the run file records each copy's size and "
+            "sha256. llama3.2-vision looks at 1120 px at most.",
+        ),
+    ] = None,
     monitor: Annotated[
         bool,
         typer.Option(
@@ -191,44 +244,61 @@ def vision(
     cpu=http://localhost:11434,num_gpu=0` lets one server play both roles (num_gpu=0 keeps every
     layer on the CPU). The default is gpu=http://localhost:11434 and cpu=http://localhost:11435.
     The speed-up is reported against the target named cpu, else the first.
+
+    Two keys are obench's own: api=openai talks to an OpenAI-compatible server (llama-server,
+    vLLM, LM Studio, Ollama's /v1; its other options become extra request fields), and
+    images=false sends the prompt without the image (text-only model, or what the image costs).
     """
     outcome = Outcome()
-    try:
-        if resume is not None:
-            given = _given(ctx, ctx.params)
-            job = _resumed_job(resume, given)
-            if job.resume is not None and job.resume.finished:
-                err_console.print(f"{resume} is complete: nothing to resume")
-                show(_file_summary(resume), json_output, render)
-                return
-        else:
-            job = _new_job(ctx.params)
-        if pull:
-            from ollama_bench.cli.ops import pull_targets  # registered after vision
+    with stops_like_ctrl_c() as stop:
+        try:
+            if resume is not None:
+                job = _resumed_job(resume, _given(ctx, ctx.params), ctx.params)
+                if job.resume is not None and job.resume.finished:
+                    err_console.print(f"{printable(str(resume))} is complete: nothing to resume")
+                    show(_file_summary(resume), json_output, render)
+                    return
+            else:
+                job = _new_job(ctx.params)
+            print_notices(preflight.check(job.scenario), err_console)
+            if pull:
+                from ollama_bench.cli.ops import pull_targets  # registered after vision
 
-            pull_targets(job.targets, model, force=False, quiet=quiet)
-        with progress_bar(err_console, enabled=not quiet) as bar:
-            summary = asyncio.run(
-                run_vision(
-                    job,
-                    outcome,
-                    on_probe=lambda infos: print_probe(infos, err_console),
-                    observer=lambda total: ProgressReporter(bar, total),
-                    on_placement=lambda readings: print_placements(readings, err_console),
+                pull_targets(job.targets, model, force=False, quiet=quiet)
+            with progress_bar(err_console, enabled=not quiet) as bar:
+                summary = asyncio.run(
+                    run_vision(
+                        job,
+                        outcome,
+                        on_probe=lambda infos: print_probe(infos, err_console),
+                        observer=lambda total: ProgressReporter(bar, total),
+                        on_placement=lambda readings: print_placements(readings, err_console),
+                        on_give_up=lambda name, why: print_give_up(name, why, err_console),
+                    )
                 )
+        except RunFileError as exc:  # the disk filled: what was measured is shown, then why
+            if outcome.summary is not None:
+                show(outcome.summary, json_output, render)
+            raise fail(exc, debug) from None
+        except ObenchError as exc:
+            raise fail(exc, debug) from None
+        except KeyboardInterrupt:
+            by = "" if stop.signum == signal.SIGINT else f" by {stop.name}"
+            if outcome.summary is None:
+                err_console.print(
+                    f"interrupted{by} before any request finished; nothing was recorded"
+                )
+                raise typer.Exit(stop.exit_code) from None
+            err_console.print(
+                f"[yellow]interrupted{by}:[/yellow] finished requests are in "
+                f"{printable(str(outcome.run_file))}"
             )
-    except ObenchError as exc:
-        raise fail(exc, debug) from None
-    except KeyboardInterrupt:
-        if outcome.summary is None:
-            err_console.print("interrupted before any request finished; nothing was recorded")
-            raise typer.Exit(130) from None
-        err_console.print(
-            f"[yellow]interrupted:[/yellow] finished requests are in {outcome.run_file}"
-        )
-        show(outcome.summary, json_output, render)
-        raise typer.Exit(130) from None
+            show(outcome.summary, json_output, render)
+            raise typer.Exit(stop.exit_code) from None
     show(summary, json_output, render)
+    if problem := run_problem(summary, max_failure_rate):
+        hint = f"each failed request is in {summary.run_file} with its error"
+        raise fail(FailedRunError(problem, hint), debug)
 
 
 def _set(ctx: typer.Context, name: str) -> bool:
@@ -250,7 +320,7 @@ def _given(ctx: typer.Context, values: dict[str, Any]) -> dict[str, object]:
         elif name == "images":
             value = str(Path(value).resolve())
         elif name == "target":
-            value = parse_targets(value)
+            value = [target_record(t) for t in target_specs(value, values["header"])]
         given[flag] = value
     if _set(ctx, "out"):
         raise UsageError("--out cannot be given with --resume", "the run continues in its file")
@@ -263,6 +333,7 @@ def _new_job(values: dict[str, Any]) -> VisionJob:
         raise UsageError(
             f"--max-runs {max_runs} is below --runs {runs}", "raise --max-runs or lower --runs"
         )
+    max_image_side = values["max_image_side"]
     settings = RequestSettings(
         model=values["model"],
         seed=values["seed"],
@@ -271,40 +342,58 @@ def _new_job(values: dict[str, Any]) -> VisionJob:
         keep_alive=values["keep_alive"],
         timeout_s=values["timeout"],
         structured=values["structured"],
+        max_image_side_px=max_image_side,
     )
+    scenario = load_scenario(values["scenario"], values["images"])
     return VisionJob(
-        scenario=load_scenario(values["scenario"], values["images"]),
+        scenario=scenario.with_max_image_side(max_image_side),
         settings=settings,
-        targets=parse_targets(values["target"] or list(DEFAULT_TARGETS)),
+        targets=target_specs(values["target"], values["header"]),
         warmup=values["warmup"],
         runs=runs,
         out=values["out"],
         monitor=values["monitor"],
+        give_up_after=values["give_up_after"],
         stop=StopSettings(until_ci_pct=until_ci, max_runs=max_runs),
         source=source_of(values["scenario"], values["images"]),
     )
 
 
-def _resumed_job(path: Path, given: dict[str, object]) -> VisionJob:
-    """A job with every setting from the run file's header, checked against what it recorded."""
+def _resumed_job(path: Path, given: dict[str, object], values: dict[str, Any]) -> VisionJob:
+    """A job with every setting from the run file's header, checked against what it recorded.
+    The targets it measured are opened again from the header, with the --header values, unless
+    --target names them again (a URL's password is never stored, so it must then)."""
     point: ResumePoint = open_run(path)
     check_flags(point, given)
     header = point.run.header
     assert header.source is not None  # open_run checked
+    if values["target"]:
+        given_targets = {t.name: t for t in target_specs(values["target"], values["header"])}
+        targets = [given_targets[t.name] for t in header.targets if t.usable]
+    else:
+        targets = []
+        for info in header.targets:
+            if not info.usable:
+                continue  # left out at the start: it stays out of the later rounds
+            if "***@" in info.url:
+                raise UsageError(
+                    f"target {info.name}'s URL had a password, which run files never keep",
+                    f"give --target {info.name}=URL beside --resume",
+                )
+            targets.append(
+                TargetSpec(**target_record(info), headers=http_headers(values["header"]))
+            )
     images = Path(header.source.images) if header.source.images else None
+    side = header.settings.max_image_side_px
     job = VisionJob(
-        scenario=load_scenario(header.source.scenario, images),
+        scenario=load_scenario(header.source.scenario, images).with_max_image_side(side),
         settings=header.settings,
-        # the targets the run measured: one left out at the start stays out of its later rounds
-        targets=[
-            TargetSpec(name=t.name, url=t.url, options=t.options)
-            for t in header.targets
-            if t.usable
-        ],
+        targets=targets,
         warmup=header.warmup,
         runs=header.runs,
         out=path,
         monitor=header.monitoring is not None,
+        give_up_after=values["give_up_after"],
         stop=header.stop,
         source=header.source,
         resume=point,

@@ -1,8 +1,9 @@
 """The only code that speaks to model servers.
 
 `base.py` is what the rest of obench sees (the `Target` protocol, `Exchange`, `TargetFailure`),
-`spec.py` parses `--target`, and each API has its module (`ollama.py`). `open_target` picks the
-module for a target.
+`spec.py` parses `--target`, `auth.py` gives the headers every call carries (credentials,
+--header, API keys), and each API has its module (`ollama.py`, `openai.py` for OpenAI-compatible
+servers). `open_target` picks the module for a target (`api=` in its spec).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from ollama_bench.targets.base import Target
 
 def open_target(spec: TargetSpec, settings: RequestSettings) -> Target:
     """The client for this target's API; use it as an async context manager."""
+    if spec.api == "openai":
+        from ollama_bench.targets.openai import OpenAITarget
+
+        return OpenAITarget(spec, settings)
     from ollama_bench.targets.ollama import OllamaTarget
 
     return OllamaTarget(spec, settings)

@@ -1,38 +1,124 @@
-"""Targets as given on the command line: `NAME=URL[,OPTION=VALUE...]`, parsed and checked."""
+"""Targets as given on the command line: `NAME=URL[,OPTION=VALUE...]`, parsed and checked.
+
+Option names are checked against the API's own list (for Ollama, the official client's
+`ollama.Options`; for OpenAI-compatible servers, OPENAI_OPTIONS), so a typo is an error instead of
+an option the server silently ignores. A few keys configure obench itself rather than the server
+(RESERVED_KEYS: `api=`, `images=`). A second target written
+after a comma is caught and the right syntax shown. Credentials in a URL are taken out of it:
+the URL keeps `user:***@` for printing and storing, the password goes to an excluded field.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+
+import ollama
+import pydantic
+from pydantic import SecretStr
 
 from ollama_bench.errors import UsageError
-from ollama_bench.models import TargetSpec
+from ollama_bench.models import Api, TargetSpec
 
 DEFAULT_TARGETS = ("gpu=http://localhost:11434", "cpu=http://localhost:11435")
 DEFAULT_PORT = 11434
 
+#: Keys of NAME=URL,KEY=VALUE that configure obench for this target rather than being request
+#: options; each API's valid option names are checked apart (`option_names`).
+#: `api=ollama|openai`: the API the server speaks (ollama by default); `images=true|false`:
+#: false sends each prompt without its image.
+RESERVED_KEYS: frozenset[str] = frozenset({"api", "images"})
+APIS: tuple[Api, ...] = ("ollama", "openai")
+#: Extra request fields an OpenAI-compatible target may be given: OpenAI's sampling fields and
+#: the ones llama.cpp and vLLM add. temperature, seed and max_tokens override the run's flags.
+OPENAI_OPTIONS = frozenset(
+    {
+        "temperature",
+        "seed",
+        "max_tokens",
+        "top_p",
+        "top_k",
+        "min_p",
+        "typical_p",
+        "frequency_penalty",
+        "presence_penalty",
+        "repeat_penalty",
+        "repetition_penalty",
+        "repeat_last_n",
+        "stop",
+        "min_tokens",
+        "ignore_eos",
+        "cache_prompt",
+        "n_probs",
+        "logprobs",
+        "top_logprobs",
+        "mirostat",
+        "mirostat_tau",
+        "mirostat_eta",
+    }
+)
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_USERINFO = re.compile(r"(?<=//)([^/@:]*):([^/@]*)@")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d+(/.*)?$")
 
 
-def normalise_url(url: str) -> str:
-    """Base URL as the official client builds it: scheme http and port 11434 unless given.
+def option_names(api: str = "ollama") -> frozenset[str]:
+    """Request options the API accepts: for Ollama, the fields of the official client's Options;
+    for an OpenAI-compatible server, the extra request fields of OPENAI_OPTIONS."""
+    return OPENAI_OPTIONS if api == "openai" else frozenset(ollama.Options.model_fields)
+
+
+def mask_credentials(text: str) -> str:
+    """`text` with any URL password replaced by `***`, for messages.
+
+    >>> mask_credentials("gpu=http://alice:s3cret@box:11434,num_gpu=0")
+    'gpu=http://alice:***@box:11434,num_gpu=0'
+    """
+    return _USERINFO.sub(r"\1:***@", text)
+
+
+def normalise_url(url: str, api: Api = "ollama") -> str:
+    """Base URL as the official client builds it: scheme http and port 11434 unless given;
+    a password becomes `***` (see `split_credentials`).
+
+    An OpenAI-compatible server keeps its scheme's port, and a trailing `/v1` (how its base URL
+    is usually written) is dropped: obench adds `/v1/...` itself and also asks `/props`.
 
     >>> normalise_url("localhost")
     'http://localhost:11434'
     >>> normalise_url("https://box.lan:8443/")
     'https://box.lan:8443'
+    >>> normalise_url("http://alice:s3cret@box.lan")
+    'http://alice:***@box.lan:11434'
+    >>> normalise_url("http://box.lan/v1/", "openai")
+    'http://box.lan:80'
     """
     text = url.strip().rstrip("/")
     if "://" not in text:
         text = f"http://{text}"
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {url!r}")
+        raise ValueError(f"not an http(s) URL: {mask_credentials(url)!r}")
+    path = parts.path
     port = parts.port or DEFAULT_PORT
+    if api == "openai":
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        path = path.removesuffix("/v1")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme}://{host}:{port}{parts.path}"
+    user = ""
+    if parts.username is not None:
+        user = parts.username + (":***" if parts.password is not None else "") + "@"
+    return f"{parts.scheme}://{user}{host}:{port}{path}"
+
+
+def split_credentials(url: str) -> SecretStr | None:
+    """The password given in `url` (percent-decoded), or None."""
+    text = url.strip() if "://" in url else f"http://{url.strip()}"
+    password = urlsplit(text).password
+    return SecretStr(unquote(password)) if password is not None else None
 
 
 def _option_value(text: str) -> Any:
@@ -44,7 +130,47 @@ def _option_value(text: str) -> Any:
     return value if isinstance(value, (int, float, bool)) else text
 
 
-def parse_target(spec: str) -> TargetSpec:
+def _looks_like_target(key: str, value: str) -> bool:
+    """`cpu=http://b:11435` after a comma: an unknown key whose value is a URL or host:port."""
+    known = option_names("ollama") | option_names("openai") | RESERVED_KEYS
+    if key in known or not _NAME.match(key):
+        return False
+    return "://" in value or bool(_HOST_PORT.match(value))
+
+
+def _second_target(spec: str, parts: list[str], index: int) -> UsageError:
+    first = mask_credentials(",".join(parts[:index]))
+    second = mask_credentials(",".join(parts[index:]))
+    return UsageError(
+        f"target {mask_credentials(spec)!r}: {mask_credentials(parts[index])!r} is a second "
+        "target, not an option",
+        f"give each its own --target: --target {first} --target {second} "
+        "(in OBENCH_TARGETS, separate them with spaces)",
+    )
+
+
+def _check_options(spec: str, options: dict[str, Any], api: str = "ollama") -> None:
+    valid = option_names(api)
+    for key in options:
+        if key not in valid and key not in RESERVED_KEYS:
+            what = "Ollama options" if api == "ollama" else "OpenAI-compatible request fields"
+            raise UsageError(
+                f"target {mask_credentials(spec)!r}: unknown option {key!r}",
+                f"{what} are: {', '.join(sorted(valid))}; obench's own: api=, images=",
+            )
+    if api != "ollama":
+        return
+    try:
+        ollama.Options.model_validate({k: v for k, v in options.items() if k in valid})
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        key = str(error["loc"][0])
+        raise UsageError(
+            f"target {mask_credentials(spec)!r}: option {key}={options[key]!r}: {error['msg']}"
+        ) from None
+
+
+def parse_target(spec: str, headers: dict[str, SecretStr] | None = None) -> TargetSpec:
     """`NAME=URL[,OPTION=VALUE...]`, or a bare URL named after its host and port.
 
     >>> parse_target("cpu=http://localhost:11434,num_gpu=0,num_thread=8").options
@@ -52,36 +178,74 @@ def parse_target(spec: str) -> TargetSpec:
     >>> parse_target("box.lan:11435").name
     'box.lan-11435'
     """
-    head, *option_texts = [part.strip() for part in spec.split(",")]
+    parts = [part.strip() for part in spec.split(",")]
+    head, *option_texts = parts
     name, sep, url = head.partition("=")
     if not sep or "://" in name or (":" in name and not url):
         name, url = "", head
-    try:
-        base = normalise_url(url)
-    except ValueError:
-        raise UsageError(
-            f"target {spec!r}: {url!r} is not a URL",
-            "use NAME=URL, e.g. gpu=http://localhost:11434",
-        ) from None
-    if not name:
-        parts = urlsplit(base)
-        name = f"{parts.hostname}-{parts.port}"
-    if not _NAME.match(name):
-        raise UsageError(f"target {spec!r}: name {name!r} must be letters, digits, '.', '_' or '-'")
     options: dict[str, Any] = {}
-    for text in option_texts:
+    for index, text in enumerate(option_texts, start=1):
         key, sep, value = text.partition("=")
         if not sep or not key.strip():
             raise UsageError(
-                f"target {spec!r}: option {text!r} is not KEY=VALUE",
+                f"target {mask_credentials(spec)!r}: option {mask_credentials(text)!r} is not "
+                "KEY=VALUE",
                 "e.g. gpu=http://h:11434,num_gpu=0",
             )
+        if _looks_like_target(key.strip(), value.strip()):
+            raise _second_target(spec, parts, index)
         options[key.strip()] = _option_value(value.strip())
-    return TargetSpec(name=name, url=base, options=options)
+    api, images = _reserved(spec, options)
+    try:
+        base = normalise_url(url, api)
+    except ValueError:
+        raise UsageError(
+            f"target {mask_credentials(spec)!r}: {mask_credentials(url)!r} is not a URL",
+            "use NAME=URL, e.g. gpu=http://localhost:11434",
+        ) from None
+    if not name:
+        where = urlsplit(base)
+        name = f"{where.hostname}-{where.port}"
+    if not _NAME.match(name):
+        raise UsageError(
+            f"target {mask_credentials(spec)!r}: name {name!r} must be letters, digits, "
+            "'.', '_' or '-'"
+        )
+    _check_options(spec, options, api)
+    return TargetSpec(
+        name=name,
+        url=base,
+        options=options,
+        api=api,
+        images=images,
+        password=split_credentials(url),
+        headers=headers or {},
+    )
 
 
-def parse_targets(specs: list[str]) -> list[TargetSpec]:
-    targets = [parse_target(s) for s in specs]
+def _reserved(spec: str, options: dict[str, Any]) -> tuple[Api, bool]:
+    """Take obench's own keys out of `options` (what is left goes to the server).
+
+    >>> options = {"api": "openai", "images": False, "top_k": 40}
+    >>> _reserved("t", options), options
+    (('openai', False), {'top_k': 40})
+    """
+    api, images = options.pop("api", "ollama"), options.pop("images", True)
+    if api not in APIS:
+        raise UsageError(
+            f"target {mask_credentials(spec)!r}: api={api} is not one of {', '.join(APIS)}",
+            "api=openai for llama-server, vLLM, LM Studio or Ollama's /v1; api=ollama otherwise",
+        )
+    if not isinstance(images, bool):
+        raise UsageError(f"target {mask_credentials(spec)!r}: images={images} is not true or false")
+    return api, images
+
+
+def parse_targets(
+    specs: list[str], headers: dict[str, SecretStr] | None = None
+) -> list[TargetSpec]:
+    """Every --target, each given the --header values to send on every call."""
+    targets = [parse_target(s, headers) for s in specs]
     names = [t.name for t in targets]
     if duplicated := sorted({n for n in names if names.count(n) > 1}):
         raise UsageError(

@@ -1,6 +1,9 @@
 """Rendering only: rich tables and a progress bar for people, JSON for programs.
 
-Nothing here measures or computes a statistic; it formats a RunSummary (summary.py).
+Nothing here measures or computes a statistic; it formats a RunSummary (summary.py). Every
+public entry makes its input printable first (untrusted.py: rich markup escaped, control
+characters and escape sequences shown, not obeyed): versions, digests, error texts and names come
+from servers or from a run file, and reach the terminal only that way.
 """
 
 from __future__ import annotations
@@ -8,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,6 +23,8 @@ from rich.progress import (
 from rich.table import Table
 
 from ollama_bench.models import Sample, TargetInfo
+from ollama_bench.untrusted import printable, sanitised
+from ollama_bench.vision.preflight import Notice
 from ollama_bench.vision.runner import Step
 from ollama_bench.vision.summary import Comparison, RunSummary, Stat, TargetSummary
 
@@ -69,6 +73,8 @@ def fmt_pct_pair(mean: float | None, peak: float | None) -> str:
 
 
 def _placement(t: TargetSummary) -> str:
+    if t.api == "openai":
+        return _UNREPORTED
     if t.placement is None:
         return "–"
     label = t.placement.label
@@ -92,6 +98,17 @@ def _cpu(t: TargetSummary) -> str:
     return fmt_pct_pair(u.cpu_pct_mean, u.cpu_pct_peak) + run
 
 
+def _accuracy(t: TargetSummary) -> str:
+    """`98% (6 images)`: the share, and how many images it rests on."""
+    if not t.images:
+        return "[dim]– (text only)[/dim]"
+    share = t.accuracy.get("overall")
+    if share is None:
+        return "–"
+    n = t.accuracy_images
+    return f"{fmt_share(share)} ({n} image{'' if n == 1 else 's'})" if n else fmt_share(share)
+
+
 def _spread(stat: Stat) -> str:
     if stat.mean is None:
         return "–"
@@ -103,20 +120,42 @@ def _range(stat: Stat) -> str:
     return "–" if stat.min is None else f"{fmt_seconds(stat.min)} – {fmt_seconds(stat.max)}"
 
 
+#: Rows that show a server's own figure, and the figure (TargetSummary.unreported names it when
+#: the server does not report it: then the row says so instead of showing a dash).
+SERVER_FIGURES = {
+    "cold load": "cold_load_s",
+    "prompt tokens/s": "prompt_tokens_per_s",
+    "decode tokens/s": "decode_tokens_per_s",
+    "client − server gap": "gap_s",
+}
+_UNREPORTED = "[dim]not reported by this server[/dim]"
+
+
+def _column_label(t: TargetSummary) -> str:
+    if t.version is None and t.api == "ollama" and t.images:
+        return t.name
+    about = [t.url]
+    if t.api == "openai":
+        about.append(" ".join(p for p in (t.server or "OpenAI API", t.version) if p))
+    elif t.version is not None:
+        about.append(t.version)
+    label = f"{t.name}\n[dim]{' · '.join(about)}[/dim]"
+    return label if t.images else f"{label}\n[bold]text only: no image sent[/bold]"
+
+
 def target_table(targets: Sequence[TargetSummary]) -> Table:
     """Metrics down, targets across: stays readable in 80 columns with a few targets."""
     table = Table(title="Per target (measured requests only)", title_justify="left")
     table.add_column("metric")
     for t in targets:
-        label = t.name if t.version is None else f"{t.name}\n[dim]{t.url} · {t.version}[/dim]"
-        table.add_column(label, justify="right")
+        table.add_column(_column_label(t), justify="right")
     rows: list[tuple[str, list[str]]] = [
         (
             "requests (failed)",
             [f"{t.samples} ({t.failed})" if t.usable else "unusable" for t in targets],
         ),
         ("valid JSON", [fmt_share(t.valid_rate) for t in targets]),
-        ("accuracy", [fmt_share(t.accuracy.get("overall")) for t in targets]),
+        ("accuracy", [_accuracy(t) for t in targets]),
         ("latency median", [fmt_seconds(t.latency_s.median) for t in targets]),
         ("latency p90", [fmt_seconds(t.latency_s.p90) for t in targets]),
         ("latency mean ± sd", [_spread(t.latency_s) for t in targets]),
@@ -135,11 +174,14 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
             ("GPU mean / peak (requests)", [_gpu(t) for t in targets]),
         ]
     for name, cells in rows:
-        table.add_row(name, *cells)
+        figure = SERVER_FIGURES.get(name)
+        pairs = zip(targets, cells, strict=True)
+        table.add_row(name, *[_UNREPORTED if figure in t.unreported else c for t, c in pairs])
     return table
 
 
 def accuracy_table(targets: Sequence[TargetSummary]) -> Table | None:
+    targets = [t for t in targets if t.images]  # text-only targets saw no image to be right about
     fields = [k for k in targets[0].accuracy if k != "overall"] if targets else []
     if not fields or all(t.accuracy.get("overall") is None for t in targets):
         return None
@@ -177,8 +219,8 @@ def speedup_table(summary: RunSummary) -> Table | None:
             if m is None:
                 continue
             table.add_row(
-                escape(c.target),
-                escape(c.baseline),
+                c.target,
+                c.baseline,
                 label,
                 f"{m.speedup:.2f}×",
                 _ci(m.ci95),
@@ -190,16 +232,16 @@ def speedup_table(summary: RunSummary) -> Table | None:
 def image_table(c: Comparison) -> Table:
     """Each image's median latency on both targets: which images drive the speed-up."""
     table = Table(
-        title=f"Latency by image: {escape(c.target)} vs {escape(c.baseline)} (medians)",
+        title=f"Latency by image: {c.target} vs {c.baseline} (medians)",
         title_justify="left",
     )
     table.add_column("image")
-    for column in (escape(c.baseline), escape(c.target), "speed-up", "n"):
+    for column in (c.baseline, c.target, "speed-up", "n"):
         table.add_column(column, justify="right")
     table.add_column("")
     for i in c.images:
         table.add_row(
-            escape(i.image),
+            i.image,
             fmt_seconds(i.baseline_s),
             fmt_seconds(i.target_s),
             f"{i.speedup:.2f}×",
@@ -210,6 +252,7 @@ def image_table(c: Comparison) -> Table:
 
 
 def render(summary: RunSummary, console: Console) -> None:
+    summary = sanitised(summary)
     sent = "schema" if summary.structured else "none"
     title = f"[bold]{summary.scenario}[/bold] · {summary.model} · format {sent}"
     if summary.interrupted:
@@ -235,8 +278,16 @@ def render(summary: RunSummary, console: Console) -> None:
 
 def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
     """One line per target: what the probe found, or why the target is left out."""
-    for info in infos:
-        if info.usable:
+    for info in sanitised(list(infos)):
+        if info.usable and info.api == "openai":
+            server = " ".join(p for p in (info.server or "server unknown", info.version) if p)
+            about = [f"OpenAI API ({server})", f"response_format {info.response_format or '–'}"]
+            if info.context_length:
+                about.append(f"context {info.context_length}")
+            if not info.images:
+                about.append("text only: no image sent")
+            console.print(f"[green]✓[/green] {info.name} {info.url} · {' · '.join(about)}")
+        elif info.usable:
             digest = (info.model_digest or "")[:12]
             console.print(
                 f"[green]✓[/green] {info.name} {info.url} · Ollama {info.version} · model {digest}"
@@ -245,6 +296,22 @@ def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
             console.print(f"[red]✗[/red] {info.name}: {info.error}")
         for warning in info.warnings:
             console.print(f"  [yellow]warning[/yellow] {warning}")
+
+
+def print_notices(notices: Sequence[Notice], console: Console) -> None:
+    """What the checks before the first request found (vision/preflight.py)."""
+    for notice in notices:
+        hint = f" [dim]({printable(notice.hint)})[/dim]" if notice.hint else ""
+        console.print(f"[yellow]warning[/yellow] {printable(notice.message)}{hint}")
+
+
+def print_give_up(target: str, reason: str, console: Console) -> None:
+    """Said once, when the runner stops sending to a target (vision/health.py)."""
+    console.print(
+        f"[yellow]warning[/yellow] {printable(target)}: {printable(reason)}: no more requests go "
+        "to it; the rest of its requests are recorded as skipped [dim](--give-up-after)[/dim]",
+        highlight=False,
+    )
 
 
 class ProgressReporter:
@@ -258,10 +325,9 @@ class ProgressReporter:
         if self.done >= self.total:  # --until-ci added a round: the bar grows with it
             self.total += 1
             self.progress.update(self.task, total=self.total)
-        where = f"round {step.repeat + 1}" if step.phase == "measured" else step.phase
-        self.progress.update(
-            self.task, description=f"{where} {escape(step.target)} · {escape(step.image.name)}"
-        )
+        when = f"round {step.repeat + 1}" if step.phase == "measured" else step.phase
+        where = printable(f"{step.target} · {step.image.name}")
+        self.progress.update(self.task, description=f"{when} {where}")
 
     def finished(self, sample: Sample) -> None:
         self.done += 1

@@ -9,6 +9,7 @@ resumed run (vision/resume.py) appends a segment to its file and is summarised a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import uuid
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from ollama_bench import __version__
-from ollama_bench.errors import NoTargetError
+from ollama_bench.errors import NoTargetError, RunFileError
 from ollama_bench.models import (
     Monitoring,
     Placement,
@@ -40,6 +41,7 @@ from ollama_bench.ops.utilisation import Monitor
 from ollama_bench.store import RunWriter, default_run_path
 from ollama_bench.targets import open_target
 from ollama_bench.targets.base import Target, TargetFailure
+from ollama_bench.vision.health import DEFAULT_GIVE_UP_AFTER, TargetHealth
 from ollama_bench.vision.resume import ResumePoint, check_targets
 from ollama_bench.vision.runner import (
     Observer,
@@ -64,6 +66,7 @@ class VisionJob:
     runs: int
     out: Path  # a .jsonl file, or a folder for a time-stamped one
     monitor: bool = True  # sample container CPU/memory and GPUs during the run
+    give_up_after: int = DEFAULT_GIVE_UP_AFTER  # connect failures/timeouts in a row; 0: never
     stop: StopSettings = field(default_factory=StopSettings)
     source: RunSource | None = None  # recorded so that --resume can load the scenario again
     resume: ResumePoint | None = None  # continue this run file instead of starting one
@@ -90,8 +93,8 @@ class _Recorder:
         self.observer.started(step)
 
     def finished(self, sample: Sample) -> None:
-        self.writer.append(sample)
-        self.outcome.samples.append(sample)
+        self.outcome.samples.append(sample)  # summarised even if the disk is full
+        self.writer.append(sample)  # raises RunFileError then, which stops the run
         self.observer.finished(sample)
 
 
@@ -165,6 +168,7 @@ async def run_vision(
     on_probe: Callable[[list[TargetInfo]], None],
     observer: Callable[[int], Observer],
     on_placement: Callable[[list[PlacementReading]], None] = lambda readings: None,
+    on_give_up: Callable[[str, str], None] = lambda target, reason: None,
 ) -> RunSummary:
     """Raises NoTargetError (exit 3) when no target can be used; otherwise always summarises."""
     targets = {spec.name: open_target(spec, job.settings) for spec in job.targets}
@@ -191,7 +195,7 @@ async def run_vision(
             path = (
                 out
                 if out.suffix == ".jsonl"
-                else default_run_path(out, job.scenario.name, started_at)
+                else default_run_path(out, job.scenario.name, started_at, header.run_id)
             )
             writer = RunWriter(path, header)
             segment, first_seq = 0, 0
@@ -212,11 +216,22 @@ async def run_vision(
         outcome.run_file = path
         images = job.scenario.images
         warmup = warmup_steps(usable, images, job.warmup, segment)
+        health = TargetHealth(job.give_up_after, on_give_up)
+
+        def measuring() -> list[str]:
+            """The targets whose speed-ups --until-ci waits for: not those given up on."""
+            return [name for name in usable if not health.given_up(name)]
+
+        def alive() -> list[str]:
+            """Whom to ask where the model runs: a target given up on would answer /api/ps no
+            better, and only Ollama has such a route."""
+            return [name for name in measuring() if targets[name].spec.api == "ollama"]
+
         until = job.stop.until_ci_pct
         rounds = Rounds(
             least=job.runs,
             most=job.stop.max_runs if until is not None else job.runs,
-            stop=None if until is None else precision_rule(usable, outcome.samples, until),
+            stop=None if until is None else precision_rule(measuring, outcome.samples, until),
             done=point.done if point is not None else frozenset(),
             segment=segment,
         )
@@ -229,8 +244,9 @@ async def run_vision(
         stop: StopOutcome | None = None
 
         def keep(sample: UtilisationSample) -> None:
-            writer.append(sample)
             outcome.utilisation.append(sample)
+            with contextlib.suppress(RunFileError):  # the request loop stops on its next write
+                writer.append(sample)
 
         monitor.start(keep)
         try:
@@ -243,8 +259,9 @@ async def run_vision(
                 structured=structured,
                 observer=recorder,
                 first_seq=first_seq,
+                health=health,
             )
-            outcome.placements += await read_placements(targets, usable, "warmup")
+            outcome.placements += await read_placements(targets, alive(), "warmup")
             on_placement(outcome.placements)
             complete, stopped = await measure(
                 rounds,
@@ -254,9 +271,10 @@ async def run_vision(
                 structured=structured,
                 observer=recorder,
                 first_seq=seq,
+                health=health,
             )
-            stop = _stop_outcome(job, usable, outcome.samples, complete, stopped)
-            outcome.placements += await read_placements(targets, usable, "run")
+            stop = _stop_outcome(job, measuring(), outcome.samples, complete, stopped)
+            outcome.placements += await read_placements(targets, alive(), "run")
             interrupted = False
         finally:
             monitor.stop()
@@ -282,6 +300,8 @@ async def run_vision(
                 stop=stop,
                 segments=segment + 1,
             )
+        if writer.failure is not None:  # every request is on disk, but the footer did not fit
+            raise writer.failure
         return outcome.summary
     finally:
         monitor.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ollama_bench.errors import UsageError
 from ollama_bench.models import RunHeader, RunSource, TargetInfo, TargetSpec
@@ -64,6 +65,18 @@ def open_run(path: Path) -> ResumePoint:
     return ResumePoint(path=path, run=run, done=done)
 
 
+def target_record(target: TargetSpec | TargetInfo) -> dict[str, Any]:
+    """What a run file keeps of a target's spec: never its secrets (the URL's password is masked,
+    header values are not kept)."""
+    return {
+        "name": target.name,
+        "url": target.url,
+        "options": target.options,
+        "api": target.api,
+        "images": target.images,
+    }
+
+
 def recorded_flags(header: RunHeader) -> dict[str, object]:
     """Each flag of `obench vision` that shapes a run, with the value the header recorded."""
     s, source = header.settings, header.source
@@ -71,7 +84,7 @@ def recorded_flags(header: RunHeader) -> dict[str, object]:
     return {
         "--scenario": source.scenario,
         "--images": source.images,
-        "--target": [TargetSpec(name=t.name, url=t.url, options=t.options) for t in header.targets],
+        "--target": [target_record(t) for t in header.targets],
         "--model": s.model,
         "--runs": header.runs,
         "--warmup": header.warmup,
@@ -83,13 +96,14 @@ def recorded_flags(header: RunHeader) -> dict[str, object]:
         "--num-predict": s.num_predict,
         "--seed": s.seed,
         "--keep-alive": s.keep_alive,
+        "--max-image-side": s.max_image_side_px,
         "--monitor": header.monitoring is not None,
     }
 
 
 def _shown(value: object) -> str:
-    if isinstance(value, list):
-        return " ".join(f"{t.name}={t.url}" if isinstance(t, TargetSpec) else str(t) for t in value)
+    if isinstance(value, list):  # targets
+        return " ".join(f"{t['name']}={t['url']}" for t in value)
     if isinstance(value, float):
         return f"{value:g}"
     return "(none)" if value is None else str(value)
@@ -115,7 +129,7 @@ def check_inputs(point: ResumePoint, scenario: Scenario) -> None:
             f"the prompt of scenario {header.scenario} changed since {point.path} was started",
             "restore it, or start a new run",
         )
-    now = {image.name: image.sha256 for image in scenario.images}
+    now = {image.name: image.info().sha256 for image in scenario.images}  # the file's, as kept
     for image in header.images:
         if image.name not in now:
             raise UsageError(f"image {image.name} of {point.path} is gone", "restore it")

@@ -10,15 +10,17 @@ resumed run already recorded are skipped.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from ollama_bench.models import FieldError, Phase, Sample, Validation
+from ollama_bench.models import FieldError, Phase, Sample, Timing, Validation
 from ollama_bench.targets.base import Exchange, Target
+from ollama_bench.vision.health import TargetHealth
 from ollama_bench.vision.scenarios import ImageInput, Scenario
-from ollama_bench.vision.scoring import extract_json, score_fields
+from ollama_bench.vision.scoring import clip, extract_json, score_fields
 
 StepKey = tuple[Phase, int, str, str]  # phase, repeat (the round when measured), image, target
 
@@ -72,12 +74,38 @@ class Observer(Protocol):
 def judge(
     scenario: Scenario, exchange: Exchange, label: Mapping[str, object] | None
 ) -> tuple[Validation | None, dict[str, float] | None]:
-    """Validation and score of a completed reply; (None, None) when the request failed."""
+    """Validation and score of a completed reply; (None, None) when the request failed.
+
+    Never raises: the reply is untrusted, and a reply that breaks the judging (a RecursionError
+    from JSON nested thousands deep, anything else) is a recorded validation failure, scored 0
+    where the scorers still run, never a lost sample or an abandoned run.
+    """
     if exchange.error is not None:
         return None, None
-    value, extraction = extract_json(exchange.reply)
+    try:
+        return _judge(scenario, exchange, label)
+    except Exception as exc:
+        why = f"the reply cannot be judged ({type(exc).__name__}: {exc})"
+        error = FieldError(path="", message=clip(why))
+        validation = Validation(extraction="none", valid=False, errors=[error])
+        score = None
+        if label is not None:
+            with contextlib.suppress(Exception):
+                score = score_fields(None, label, scenario.scorers(label))
+        return validation, score
+
+
+def _judge(
+    scenario: Scenario, exchange: Exchange, label: Mapping[str, object] | None
+) -> tuple[Validation, dict[str, float] | None]:
+    try:
+        value, extraction = extract_json(exchange.reply)
+        nothing = "no JSON object found in the reply"
+    except RecursionError:
+        value, extraction = None, "none"
+        nothing = "the reply's JSON is nested too deeply to parse"
     if extraction == "none":
-        errors = [FieldError(path="", message="no JSON object found in the reply")]
+        errors = [FieldError(path="", message=nothing)]
     else:
         errors = scenario.validate(value)
     server = exchange.timing.server
@@ -99,13 +127,23 @@ async def execute(
     structured: bool,
     observer: Observer,
     first_seq: int = 0,
+    health: TargetHealth | None = None,
 ) -> int:
-    """Send `steps` in order; returns the next free sequence number."""
+    """Send each step in order; a target `health` has given up on is not sent to (see health.py).
+    Returns the next free sequence number."""
     schema = scenario.schema if structured else None
     for seq, step in enumerate(steps, start=first_seq):
         observer.started(step)
         started_at = datetime.now(UTC)
-        exchange = await targets[step.target].chat(scenario.prompt, step.image.data, schema)
+        refusal = health.refusal(step.target) if health is not None else None
+        if refusal is not None:
+            exchange = Exchange(reply="", timing=Timing(latency_ns=0), error=refusal)
+        else:
+            target = targets[step.target]
+            image = step.image.data if target.spec.images else None  # images=false: prompt alone
+            exchange = await target.chat(scenario.prompt, image, schema)
+            if health is not None:
+                health.record(step.target, exchange.error)
         validation, score = judge(scenario, exchange, scenario.labels.get(step.image.name))
         observer.finished(
             Sample(
@@ -148,6 +186,7 @@ async def measure(
     structured: bool,
     observer: Observer,
     first_seq: int,
+    health: TargetHealth | None = None,
 ) -> tuple[int, bool]:
     """Measure round after round; returns the rounds completed and whether `stop` ended them."""
     seq = first_seq
@@ -158,7 +197,13 @@ async def measure(
             if step.key not in rounds.done
         ]
         seq = await execute(
-            steps, targets, scenario, structured=structured, observer=observer, first_seq=seq
+            steps,
+            targets,
+            scenario,
+            structured=structured,
+            observer=observer,
+            first_seq=seq,
+            health=health,
         )
         complete = repeat + 1
         if complete >= rounds.least and rounds.stop is not None and rounds.stop(complete):

@@ -29,13 +29,14 @@ def widest_half_width(names: Sequence[str], samples: Sequence[Sample], rounds: i
 
 
 def precision_rule(
-    names: Sequence[str], samples: Sequence[Sample], until_ci_pct: float
+    names: Callable[[], Sequence[str]], samples: Sequence[Sample], until_ci_pct: float
 ) -> Callable[[int], bool]:
-    """The runner's stop question; `samples` is the live list the run appends to. With no
-    speed-up to measure (one usable target) the run stops at --runs."""
+    """The runner's stop question; `samples` is the live list the run appends to, `names` says
+    which targets still count (a target given up on does not). With no speed-up to measure (one
+    target left) the run stops at --runs."""
 
     def stop(rounds: int) -> bool:
-        widest = widest_half_width(names, samples, rounds)
+        widest = widest_half_width(names(), samples, rounds)
         return widest is None or widest <= until_ci_pct / 100
 
     return stop

@@ -19,16 +19,19 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ollama_bench.models import (
+    Api,
     Placement,
     PlacementReading,
     RunHeader,
     Sample,
+    ServerTimings,
     StopOutcome,
     Timing,
     UtilisationSample,
 )
 from ollama_bench.ops.doctor import placement_findings, role_of
 from ollama_bench.stats import MIN_N_FOR_P90, PairedRatio, Summary, Verdict, paired_ratio
+from ollama_bench.vision.preflight import input_notices
 
 NS_PER_S = 1e9
 SLOW_FIRST_FACTOR = 2.0
@@ -83,6 +86,13 @@ class TargetSummary(BaseModel):
     url: str
     version: str | None = None
     usable: bool = True
+    api: Api = "ollama"
+    server: str | None = None  # OpenAI-compatible: "llama.cpp", "vLLM", "Ollama" or unknown
+    images: bool = True  # False: text only, so its accuracy is left out (None)
+    response_format: str | None = None  # OpenAI-compatible: the form the server accepted
+    # figures no completed request's server reported (vLLM has no timings, llama.cpp no total):
+    # the report says "not reported by this server" instead of a dash
+    unreported: list[str] = Field(default_factory=list)
     samples: int = 0  # measured requests sent
     failed: int = 0
     errors: dict[str, int] = Field(default_factory=dict)  # error kind → count
@@ -93,7 +103,9 @@ class TargetSummary(BaseModel):
     prompt_tokens_per_s: Stat
     gap_s: Stat  # client latency − server total_duration
     cold_load_s: float | None = None  # median load_duration of requests that paid a load
+    suspicious: int = 0  # completed requests whose server timings cannot be true: no rates
     accuracy: dict[str, float | None] = Field(default_factory=dict)  # "overall" and each field
+    accuracy_images: int = 0  # distinct images the accuracy rests on (labelled, answered)
     placement: Placement | None = None  # where the model ran: after the warm-up, else at the end
     utilisation: UtilisationSummary | None = None
 
@@ -200,8 +212,31 @@ def summarise_target(
         ),
         gap_s=Stat.of(_seconds([t.gap_ns for t in timings])),
         cold_load_s=statistics.median(_seconds(cold_loads)) if cold_loads else None,
+        suspicious=sum(1 for t in timings if t.suspicious),
         accuracy=accuracy,
+        accuracy_images=len({s.image for s in done if s.score is not None}),
+        unreported=unreported([t.server for t in timings if t.server is not None]),
     )
+
+
+#: Summary figure → the server field it needs.
+_NEEDS = {
+    "prompt_tokens_per_s": "prompt_eval_duration_ns",
+    "decode_tokens_per_s": "eval_duration_ns",
+    "gap_s": "total_duration_ns",
+    "cold_load_s": "load_duration_ns",
+}
+
+
+def unreported(servers: Sequence[ServerTimings]) -> list[str]:
+    """Figures for which no request's server account had the field (none when none completed)."""
+    if not servers:
+        return []
+    return [
+        figure
+        for figure, field in _NEEDS.items()
+        if all(getattr(s, field) is None for s in servers)
+    ]
 
 
 def _windows(samples: Sequence[Sample]) -> list[tuple[datetime, datetime]]:
@@ -334,6 +369,11 @@ def summarise(
     for info in header.targets:
         summary = summarise_target(info.name, info.url, by_target[info.name], field_names)
         summary.version, summary.usable = info.version, info.usable
+        summary.api, summary.server, summary.images = info.api, info.server, info.images
+        summary.response_format = info.response_format
+        if not info.images:  # its replies describe no image: no accuracy to compare
+            summary.accuracy = dict.fromkeys(summary.accuracy)
+            summary.accuracy_images = 0
         chosen = chosen_placement(info.name, placements)
         if (chosen is None or not chosen.loaded) and info.placement is not None:
             chosen = info.placement  # no reading during the run (no footer): the probe's
@@ -535,6 +575,33 @@ def _warnings(
                     hint="each error is in the run file; failed requests are not timed",
                 )
             )
+        implausible = [s for s in measured if s.ok and s.timing.suspicious]
+        if implausible:
+            found.append(
+                Warning(
+                    target=name,
+                    code="implausible-timings",
+                    message=f"{len(implausible)} of {summary.samples} requests on {name} "
+                    f"reported server timings that cannot be true "
+                    f"({implausible[0].timing.suspicious[0]}): their token rates, gap and "
+                    "load time are left out",
+                    hint="latency and TTFT are the client's own and still count; "
+                    "is the server's clock or version sound?",
+                )
+            )
+        skipped = [s for s in measured if s.error and s.error.kind == "skipped"]
+        if skipped and skipped[0].error:
+            why = skipped[0].error.message.removeprefix("not sent: ")
+            found.append(
+                Warning(
+                    target=name,
+                    code="gave-up",
+                    message=f"{len(skipped)} of its {summary.samples} measured requests were "
+                    f"not sent ({why})",
+                    hint="they count as failed; --give-up-after sets how many connect failures "
+                    "or timeouts in a row end a target (0: never)",
+                )
+            )
         cold = [s for s in measured if s.timing.cold]
         if cold:
             found.append(
@@ -579,6 +646,10 @@ def _warnings(
                     hint=f"raise --num-predict (now {header.settings.num_predict})",
                 )
             )
+    found += [
+        Warning(target=None, code=n.code, message=n.message, hint=n.hint)
+        for n in input_notices(header.images, header.labels)
+    ]
     if header.labels == {} and any(s.samples for s in targets):
         found.append(
             Warning(
