@@ -1002,10 +1002,29 @@ def bundled_reply(images: Path = BUNDLED_IMAGES) -> Callable[[Body], str]:
     return reply
 
 
+def bundled_factors(images: Path = BUNDLED_IMAGES, spread: float = 3.0) -> dict[str, float]:
+    """Delay factors for the bundled images, from 1 to `spread` within each scenario, in name
+    order: a real server takes longer over some images (more tiles, longer replies)."""
+    factors: dict[str, float] = {}
+    for folder in sorted(path.parent for path in images.glob("*/labels.json")):
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+        for index, image in enumerate(files):
+            step = index / (len(files) - 1) if len(files) > 1 else 0.0
+            factors[hashlib.sha256(image.read_bytes()).hexdigest()] = 1 + (spread - 1) * step
+    return factors
+
+
 def standalone_config(slowdown: float, seed: int = 0) -> FakeConfig:
     delays = {key: value * slowdown for key, value in STANDALONE_DELAYS_S.items()}
     vram = 1.0 if slowdown <= 1 else 0.0  # a slow server plays the CPU one in `ollama ps`
-    return FakeConfig(reply=bundled_reply(), jitter=0.05, seed=seed, vram_fraction=vram, **delays)
+    return FakeConfig(
+        reply=bundled_reply(),
+        image_factors=bundled_factors(),
+        jitter=0.05,
+        seed=seed,
+        vram_fraction=vram,
+        **delays,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

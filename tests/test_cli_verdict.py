@@ -202,7 +202,7 @@ def test_resume_after_kill_9_completes_the_run_without_duplicates(
     assert out.stat().st_size == size
 
 
-def _unfinished_run(make: Make, tmp_path: Path) -> tuple[Path, Path, FakeOllama]:
+def _unfinished_run(make: Make, tmp_path: Path) -> tuple[Path, Path, FakeOllama, FakeOllama]:
     images = tmp_path / "images"
     gpu, cpu = servers(make, make_images(images), prompt_eval_s=0.0, token_delay_s=0.0)
     out = tmp_path / "run.jsonl"
@@ -213,11 +213,11 @@ def _unfinished_run(make: Make, tmp_path: Path) -> tuple[Path, Path, FakeOllama]
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
     out.write_text("\n".join(lines[:-4]) + "\n")  # as if killed: the last 3 samples, no footer
-    return out, images, cpu
+    return out, images, gpu, cpu
 
 
 def test_resume_rejects_flags_that_contradict_the_header(fake_ollama: Make, tmp_path: Path) -> None:
-    out, images, _ = _unfinished_run(fake_ollama, tmp_path)
+    out, images, gpu, cpu = _unfinished_run(fake_ollama, tmp_path)
     for args, needle in (
         (["--runs", "5"], "--runs 5 differs from 2 recorded in"),
         (["--until-ci", "5"], "--until-ci 5 differs from (none)"),
@@ -228,13 +228,18 @@ def test_resume_rejects_flags_that_contradict_the_header(fake_ollama: Make, tmp_
         assert result.exit_code == 2, result.output
         (line,) = [x for x in result.stderr.splitlines() if x.strip()]
         assert line.startswith("error:") and needle in line, line
-    agreeing = CliRunner().invoke(app, ["vision", "--resume", str(out), "--runs", "2", "--json"])
+    targets = ["--target", f"gpu={gpu.url}", "--target", f"cpu={cpu.url}"]
+    swapped = CliRunner().invoke(app, ["vision", "--resume", str(out), *targets[2:], *targets[:2]])
+    assert swapped.exit_code == 2 and "--target cpu=" in swapped.stderr
+    agreeing = CliRunner().invoke(
+        app, ["vision", "--resume", str(out), *targets, "--runs", "2", "--json"]
+    )
     assert agreeing.exit_code == 0, agreeing.output
     assert len(measured(out)) == 2 * 3 * 2
 
 
 def test_resume_needs_the_same_images_and_model(fake_ollama: Make, tmp_path: Path) -> None:
-    out, images, cpu = _unfinished_run(fake_ollama, tmp_path)
+    out, images, _, cpu = _unfinished_run(fake_ollama, tmp_path)
     recorded = out.read_text()
     cpu.config.models = [FakeModel(digest="d" * 64)]
     result = CliRunner().invoke(app, ["vision", "--resume", str(out)])

@@ -20,6 +20,7 @@ import httpx
 import ollama
 import pytest
 from fake_ollama import (
+    BUNDLED_IMAGES,
     MLLAMA_UNKNOWN,
     ONE_IMAGE,
     PULL_UNKNOWN,
@@ -27,6 +28,7 @@ from fake_ollama import (
     SERVER_BUSY,
     FakeModel,
     FakeOllama,
+    standalone_config,
 )
 
 Make = Callable[..., FakeOllama]
@@ -343,6 +345,13 @@ def test_jitter_spreads_delays_within_bounds(fake_ollama: Make) -> None:
     seen = [(chat(fake.url).prompt_eval_duration or 0) / 1e9 for _ in range(4)]
     assert all(0.03 - 0.002 <= s <= 0.07 + 0.01 for s in seen)
     assert max(seen) - min(seen) > 0.004
+
+
+def test_standalone_servers_take_one_to_three_times_as_long_by_image() -> None:
+    cctv = sorted((BUNDLED_IMAGES / "cctv").glob("*.jpg"))
+    factors = standalone_config(8.0).image_factors
+    by_image = [factors[hashlib.sha256(path.read_bytes()).hexdigest()] for path in cctv]
+    assert by_image[0] == 1.0 and by_image[-1] == 3.0 and by_image == sorted(by_image)
 
 
 def test_image_factors_scale_the_delays_of_that_image(fake_ollama: Make) -> None:
