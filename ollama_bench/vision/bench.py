@@ -147,6 +147,39 @@ def _header(
     )
 
 
+def _open(
+    job: VisionJob,
+    infos: list[TargetInfo],
+    started_at: datetime,
+    monitor: Monitor,
+    outcome: Outcome,
+) -> tuple[RunHeader, RunWriter, int, int]:
+    """A new run file with its header; or the resumed one, a segment line appended, its samples
+    put in `outcome` so that the run stops and is summarised as one. Returns the header, the
+    writer, the segment number and the first free sequence number."""
+    point = job.resume
+    if point is None:
+        header = _header(job, infos, started_at, monitor.monitoring)
+        out = job.out
+        path = (
+            out
+            if out.suffix == ".jsonl"
+            else default_run_path(out, job.scenario.name, started_at, header.run_id)
+        )
+        return header, RunWriter(path, header), 0, 0
+    writer = RunWriter(point.path, None)
+    segment = Segment(
+        index=point.segment,
+        started_at=started_at,
+        samples_before=len(point.run.samples),
+        targets=infos,
+    )
+    writer.append(segment)
+    outcome.samples += point.run.samples
+    outcome.utilisation += point.run.utilisation
+    return point.run.header, writer, point.segment, point.next_seq
+
+
 def _stop_outcome(
     job: VisionJob, names: list[str], samples: list[Sample], rounds: int, stopped: bool
 ) -> StopOutcome:
@@ -189,30 +222,8 @@ async def run_vision(
             usable_specs = [t.spec for name, t in targets.items() if name in usable]
             monitor = await asyncio.to_thread(Monitor.plan, usable_specs)
         started_at = datetime.now(UTC)
-        if point is None:
-            header = _header(job, infos, started_at, monitor.monitoring)
-            out = job.out
-            path = (
-                out
-                if out.suffix == ".jsonl"
-                else default_run_path(out, job.scenario.name, started_at, header.run_id)
-            )
-            writer = RunWriter(path, header)
-            segment, first_seq = 0, 0
-        else:
-            header, path, segment = point.run.header, point.path, point.segment
-            first_seq = point.next_seq
-            writer = RunWriter(path, None)
-            writer.append(
-                Segment(
-                    index=segment,
-                    started_at=started_at,
-                    samples_before=len(point.run.samples),
-                    targets=infos,
-                )
-            )
-            outcome.samples += point.run.samples
-            outcome.utilisation += point.run.utilisation
+        header, writer, segment, first_seq = _open(job, infos, started_at, monitor, outcome)
+        path = writer.path
         outcome.run_file = path
         images = job.scenario.images
         warmup = warmup_steps(usable, images, job.warmup, segment)
