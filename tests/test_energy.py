@@ -258,7 +258,8 @@ def test_vision_run_reports_joules_per_request_from_gpu_power_and_rapl(
     assert spent["joules_per_request"] == pytest.approx(300 * busy_s / requests, rel=0.05)
     tokens = spent["output_tokens"]
     assert spent["joules_per_output_token"] == pytest.approx(spent["joules"] / tokens)
-    kinds = {json.loads(line).get("source") for line in out.read_text().splitlines()}
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    kinds = {r["source"] for r in lines if r["kind"] == "utilisation"}
     assert {"nvidia", "rapl"} <= kinds
     table = CliRunner().invoke(app, ["report", str(out)], env={"COLUMNS": "200"})
     assert "energy / request" in table.stdout and "GPU + CPU package" in table.stdout

@@ -87,7 +87,7 @@ def test_sweep_sends_bigger_images_counts_their_tokens_and_orders_the_table(
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     header = lines[0]
-    assert header["image_sizes"] == [896, 448, 1120, 672]
+    assert header["image_sizes"] == [448, 672, 896, 1120]  # sorted, as the table is
     by_name = {i["name"]: i for i in header["images"]}
     assert len(by_name) == 2 * len(SIZES)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import PurePath
@@ -19,12 +19,11 @@ from pathlib import PurePath
 from pydantic import BaseModel
 
 from ollama_bench.models import ImageInfo, RunHeader, Sample
-from ollama_bench.stats import Verdict, speedup
+from ollama_bench.stats import PairedRatio, Verdict
 from ollama_bench.vision.imaging import resize_longest_side
 from ollama_bench.vision.scenarios import ImageInput, Scenario
 
 NS_PER_S = 1e9
-MIN_N_FOR_CI = 3
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ class SizeComparison(BaseModel):
     side_px: int
     target: str
     baseline: str
-    speedup: float  # baseline median latency / target median latency at this size
+    speedup: float  # geometric mean over the images of baseline / target median latency
     ci95: tuple[float, float] | None
     verdict: Verdict
 
@@ -136,39 +135,15 @@ def _row(side: int, target: str, samples: Sequence[Sample], sizes_bytes: list[in
     )
 
 
-def _compare(
-    side: int, target: str, base: str, by_image: dict[str, dict[str, list[float]]]
-) -> SizeComparison | None:
-    """Speed-up of `target` over `base` at one size, from the latencies of each image."""
-    base_s = [v for values in by_image[base].values() for v in values]
-    target_s = [v for values in by_image[target].values() for v in values]
-    if not base_s or not target_s:
-        return None
-    if min(len(base_s), len(target_s)) < MIN_N_FOR_CI:
-        ratio = statistics.median(base_s) / statistics.median(target_s)
-        return SizeComparison(
-            side_px=side,
-            target=target,
-            baseline=base,
-            speedup=ratio,
-            ci95=None,
-            verdict="no clear difference",
-        )
-    result = speedup(base_s, target_s)
-    return SizeComparison(
-        side_px=side,
-        target=target,
-        baseline=base,
-        speedup=result.ratio,
-        ci95=result.ci95,
-        verdict=result.verdict,
-    )
+#: target → (its baseline, its paired speed-up over it, or None), for a subset of the samples
+Compare = Callable[[Sequence[Sample]], Mapping[str, tuple[str, PairedRatio | None]]]
 
 
 def summarise_sizes(
-    header: RunHeader, samples: Sequence[Sample], baseline: str | None
+    header: RunHeader, samples: Sequence[Sample], compare: Compare
 ) -> SizeSweep | None:
-    """Per size and target, and the speed-up per size; None unless the run was a sweep."""
+    """Per size and target, and the speed-up per size (`compare`: the run's paired speed-up,
+    here over the copies of one size, each image paired with itself); None without a sweep."""
     if not header.image_sizes:
         return None
     info = {i.name: i for i in header.images if i.side_px is not None}
@@ -179,17 +154,19 @@ def summarise_sizes(
         copies = [i for i in info.values() if i.side_px == side]
         sizes_bytes = [i.sent_size_bytes or i.size_bytes for i in copies]
         here = [s for s in measured if info[s.image].side_px == side]
-        by_image: dict[str, dict[str, list[float]]] = {}
-        for name in names:
-            mine = [s for s in here if s.target == name]
-            rows.append(_row(side, name, mine, sizes_bytes))
-            by_image[name] = {}
-            for s in mine:
-                if s.ok:
-                    source = info[s.image].source or s.image
-                    by_image[name].setdefault(source, []).append(s.timing.latency_ns / NS_PER_S)
-        if baseline in by_image:
-            for name in names:
-                if name != baseline and (c := _compare(side, name, baseline, by_image)):
-                    comparisons.append(c)
+        rows += [
+            _row(side, name, [s for s in here if s.target == name], sizes_bytes) for name in names
+        ]
+        for name, (base, result) in compare(here).items():
+            if result is not None:
+                comparisons.append(
+                    SizeComparison(
+                        side_px=side,
+                        target=name,
+                        baseline=base,
+                        speedup=result.ratio,
+                        ci95=result.ci95,
+                        verdict=result.verdict,
+                    )
+                )
     return SizeSweep(sizes=sorted(header.image_sizes), rows=rows, comparisons=comparisons)
