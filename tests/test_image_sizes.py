@@ -152,3 +152,30 @@ def test_bad_sizes_exit_2_in_one_line() -> None:
     assert result.exit_code == 2
     assert "--image-sizes: 'big' is not a number" in result.output
     assert re.search(r"e\.g\. --image-sizes 448,672,896,1120", result.output)
+
+
+def test_a_sweep_resumes_with_its_copies_and_no_other_sizes(
+    fake_ollama: Make, tmp_path: Path
+) -> None:
+    folder = two_frames(tmp_path / "frames")
+    server = fake_ollama(image_patch_px=PATCH_PX)
+    out = tmp_path / "run.jsonl"
+    args = ["vision", "-q", "--runs", "1", "--warmup", "0", "-t", f"gpu={server.url}"]
+    args += ["--images", folder, "--image-sizes", "448,896", "--out", str(out), "--json"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    lines = out.read_text().splitlines()
+    out.write_text("\n".join(lines[:-3]) + "\n")  # as if killed: two samples short, no footer
+    other = CliRunner().invoke(app, ["vision", "--resume", str(out), "--image-sizes", "448"])
+    assert other.exit_code == 2 and "--image-sizes" in other.output
+    result = CliRunner().invoke(app, ["vision", "--resume", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    samples = [json.loads(line) for line in out.read_text().splitlines()]
+    names = sorted(s["image"] for s in samples if s["kind"] == "sample")
+    assert names == [
+        "cctv_01@448px.jpg",
+        "cctv_01@896px.jpg",
+        "cctv_02@448px.jpg",
+        "cctv_02@896px.jpg",
+    ]
+    rows = json.loads(result.stdout)["sizes"]["rows"]
+    assert [(r["side_px"], r["requests"]) for r in rows] == [(448, 2), (896, 2)]

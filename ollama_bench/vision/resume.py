@@ -103,6 +103,8 @@ def recorded_flags(header: RunHeader) -> dict[str, object]:
 
 
 def _shown(value: object) -> str:
+    if isinstance(value, list) and all(isinstance(v, int) for v in value):  # --image-sizes
+        return ",".join(str(v) for v in value)
     if isinstance(value, list):  # targets
         return " ".join(f"{t['name']}={t['url']}" for t in value)
     if isinstance(value, float):
