@@ -7,8 +7,10 @@ nothing but the summary on stdout.
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -16,6 +18,9 @@ from rich.console import Console
 
 from ollama_bench.errors import ObenchError
 from ollama_bench.untrusted import printable
+
+if TYPE_CHECKING:
+    from ollama_bench.cli.signals import Stop
 
 err_console = Console(stderr=True)
 
@@ -31,6 +36,25 @@ def fail(exc: ObenchError, debug: bool) -> typer.Exit:
         f"[red]error:[/red] {printable(exc.message + hint)}", highlight=False, soft_wrap=True
     )
     return typer.Exit(exc.exit_code)
+
+
+def interrupted(
+    stop: Stop,
+    summary: S | None,
+    run_file: Path | None,
+    json_output: bool,
+    render: Callable[[S, Console], None],
+) -> typer.Exit:
+    """Ctrl-C, SIGTERM or SIGHUP: say so, show what was measured, and exit as shells report it."""
+    by = "" if stop.signum == signal.SIGINT else f" by {stop.name}"
+    if summary is None:
+        err_console.print(f"interrupted{by} before any request finished; nothing was recorded")
+        return typer.Exit(stop.exit_code)
+    err_console.print(
+        f"[yellow]interrupted{by}:[/yellow] finished requests are in {printable(str(run_file))}"
+    )
+    show(summary, json_output, render)
+    return typer.Exit(stop.exit_code)
 
 
 def as_json(summary: BaseModel) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,14 +21,13 @@ from ollama_bench.cli.app import (
     target_specs,
 )
 from ollama_bench.cli.signals import stops_like_ctrl_c
-from ollama_bench.console import err_console, fail, show
+from ollama_bench.console import err_console, fail, interrupted, show
 from ollama_bench.errors import FailedRunError, ObenchError, RunFileError
 from ollama_bench.load.bench import LoadJob, LoadOutcome, run_load
 from ollama_bench.load.records import is_load_header, read_load_run
 from ollama_bench.load.schedule import plan_steps
 from ollama_bench.load.summary import load_problem, summarise_load
 from ollama_bench.models import RequestSettings
-from ollama_bench.untrusted import printable
 from ollama_bench.views.load_tables import LoadProgress, render_load
 from ollama_bench.views.tables import print_notices, print_probe, progress_bar
 from ollama_bench.vision import preflight
@@ -220,18 +218,8 @@ def load(
         except ObenchError as exc:
             raise fail(exc, debug) from None
         except KeyboardInterrupt:
-            by = "" if stop.signum == signal.SIGINT else f" by {stop.name}"
-            if outcome.summary is None:
-                err_console.print(
-                    f"interrupted{by} before any request finished; nothing was recorded"
-                )
-                raise typer.Exit(stop.exit_code) from None
-            err_console.print(
-                f"[yellow]interrupted{by}:[/yellow] finished requests are in "
-                f"{printable(str(outcome.run_file))}"
-            )
-            show(outcome.summary, json_output, render_load)
-            raise typer.Exit(stop.exit_code) from None
+            summary_so_far, run_file = outcome.summary, outcome.run_file
+            raise interrupted(stop, summary_so_far, run_file, json_output, render_load) from None
     show(summary, json_output, render_load)
     if problem := load_problem(summary):
         hint = f"each failed request is in {summary.run_file} with its error"

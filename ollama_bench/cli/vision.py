@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +17,7 @@ from ollama_bench.cli.app import (
     target_specs,
 )
 from ollama_bench.cli.signals import stops_like_ctrl_c
-from ollama_bench.console import err_console, fail, show
+from ollama_bench.console import err_console, fail, interrupted, show
 from ollama_bench.errors import FailedRunError, ObenchError, RunFileError, UsageError
 from ollama_bench.models import RequestSettings, StopSettings, TargetSpec
 from ollama_bench.store import read_vision_run
@@ -300,18 +299,8 @@ def vision(
         except ObenchError as exc:
             raise fail(exc, debug) from None
         except KeyboardInterrupt:
-            by = "" if stop.signum == signal.SIGINT else f" by {stop.name}"
-            if outcome.summary is None:
-                err_console.print(
-                    f"interrupted{by} before any request finished; nothing was recorded"
-                )
-                raise typer.Exit(stop.exit_code) from None
-            err_console.print(
-                f"[yellow]interrupted{by}:[/yellow] finished requests are in "
-                f"{printable(str(outcome.run_file))}"
-            )
-            show(outcome.summary, json_output, render)
-            raise typer.Exit(stop.exit_code) from None
+            summary_so_far, run_file = outcome.summary, outcome.run_file
+            raise interrupted(stop, summary_so_far, run_file, json_output, render) from None
     show(summary, json_output, render)
     if problem := run_problem(summary, max_failure_rate):
         hint = f"each failed request is in {summary.run_file} with its error"
