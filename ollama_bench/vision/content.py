@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ollama_bench.vision.scoring import FieldScorer, language_probability
 
 if TYPE_CHECKING:
-    from sacrebleu.metrics import CHRF
+    from sacrebleu.metrics.chrf import CHRF
 
 #: Separates accepted wordings of one fact: "zip|zipper".
 ALTERNATIVES = "|"
@@ -63,7 +63,7 @@ def fact_recall(text: str, facts: Sequence[str]) -> float:
 
 @cache
 def _chrf() -> CHRF:
-    from sacrebleu.metrics import CHRF
+    from sacrebleu.metrics.chrf import CHRF
 
     return CHRF()  # chrF: character 6-grams, β = 2, whitespace ignored (sacrebleu's defaults)
 
