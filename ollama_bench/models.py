@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 COLD_LOAD_THRESHOLD_NS = 100_000_000
 
 Phase = Literal["warmup", "measured"]
+Api = Literal["ollama", "ocr"]  # ocr: the in-process OCR baseline (targets/ocr.py), no server
 
 
 class TargetSpec(BaseModel):
@@ -28,6 +29,7 @@ class TargetSpec(BaseModel):
     name: str
     url: str
     options: dict[str, Any] = Field(default_factory=dict)  # Ollama options sent with every request
+    api: Api = "ollama"
 
 
 class RequestSettings(BaseModel):
@@ -49,6 +51,7 @@ class TargetInfo(BaseModel):
     name: str
     url: str
     options: dict[str, Any] = Field(default_factory=dict)
+    api: Api = "ollama"
     reachable: bool = False
     version: str | None = None
     model_present: bool = False
@@ -140,6 +143,14 @@ class Validation(BaseModel):
     errors: list[FieldError] = Field(default_factory=list)
 
 
+class TextBox(BaseModel):
+    """One line of text an OCR engine found: its corners, what it read, how sure it is."""
+
+    points: list[tuple[float, float]]  # px, clockwise from the top-left corner
+    text: str
+    confidence: float  # the recogniser's score, 0–1
+
+
 class Sample(BaseModel):
     """One request: one image sent to one target, with its timing, reply, validity and score."""
 
@@ -157,6 +168,10 @@ class Sample(BaseModel):
     reply: str = ""
     validation: Validation | None = None
     score: dict[str, float] | None = None  # field → [0, 1] and "overall"; None without a label
+    # fields this target does not answer by design (the OCR baseline: traffic_level); they are
+    # neither validated nor scored, and "overall" is the mean of the others
+    unanswered: list[str] = Field(default_factory=list)
+    text_boxes: list[TextBox] | None = None  # what an OCR target read, before mapping to fields
 
 
 class Placement(BaseModel):

@@ -1,18 +1,29 @@
 """The only code that speaks to model servers.
 
 `base.py` is what the rest of obench sees (the `Target` protocol, `Exchange`, `TargetFailure`),
-`spec.py` parses `--target`, and each API has its module (`ollama.py`). `open_target` picks the
-module for a target.
+`spec.py` parses `--target`, and each API has its module (`ollama.py`; `ocr.py`, the in-process
+OCR baseline, with `overlay.py` mapping what it reads to fields). `open_target` picks the module
+for a target.
 """
 
 from __future__ import annotations
 
 from ollama_bench.models import RequestSettings, TargetSpec
 from ollama_bench.targets.base import Target
+from ollama_bench.targets.overlay import OverlayTask
 
 
-def open_target(spec: TargetSpec, settings: RequestSettings) -> Target:
-    """The client for this target's API; use it as an async context manager."""
+def open_target(
+    spec: TargetSpec, settings: RequestSettings, overlays: OverlayTask | None = None
+) -> Target:
+    """The client for this target's API; use it as an async context manager.
+
+    `overlays` tells an OCR target what the scenario asks and where its overlays are.
+    """
+    if spec.api == "ocr":
+        from ollama_bench.targets.ocr import OcrTarget
+
+        return OcrTarget(spec, settings, overlays)
     from ollama_bench.targets.ollama import OllamaTarget
 
     return OllamaTarget(spec, settings)

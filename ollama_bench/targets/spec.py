@@ -45,7 +45,7 @@ def _option_value(text: str) -> Any:
 
 
 def parse_target(spec: str) -> TargetSpec:
-    """`NAME=URL[,OPTION=VALUE...]`, or a bare URL named after its host and port.
+    """`NAME=URL[,OPTION=VALUE...]`, a bare URL named after its host and port, or `NAME=ocr`.
 
     >>> parse_target("cpu=http://localhost:11434,num_gpu=0,num_thread=8").options
     {'num_gpu': 0, 'num_thread': 8}
@@ -56,6 +56,8 @@ def parse_target(spec: str) -> TargetSpec:
     name, sep, url = head.partition("=")
     if not sep or "://" in name or (":" in name and not url):
         name, url = "", head
+    if url.strip().lower() == "ocr" and name:
+        return _ocr_target(spec, name, option_texts)
     try:
         base = normalise_url(url)
     except ValueError:
@@ -68,6 +70,10 @@ def parse_target(spec: str) -> TargetSpec:
         name = f"{parts.hostname}-{parts.port}"
     if not _NAME.match(name):
         raise UsageError(f"target {spec!r}: name {name!r} must be letters, digits, '.', '_' or '-'")
+    return TargetSpec(name=name, url=base, options=_options(spec, option_texts))
+
+
+def _options(spec: str, option_texts: list[str]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for text in option_texts:
         key, sep, value = text.partition("=")
@@ -77,7 +83,17 @@ def parse_target(spec: str) -> TargetSpec:
                 "e.g. gpu=http://h:11434,num_gpu=0",
             )
         options[key.strip()] = _option_value(value.strip())
-    return TargetSpec(name=name, url=base, options=options)
+    return options
+
+
+def _ocr_target(spec: str, name: str, option_texts: list[str]) -> TargetSpec:
+    """`NAME=ocr[,threads=N]`: the in-process OCR baseline (targets/ocr.py), no URL."""
+    from ollama_bench.targets.ocr import IN_PROCESS, ocr_options
+
+    if not _NAME.match(name):
+        raise UsageError(f"target {spec!r}: name {name!r} must be letters, digits, '.', '_' or '-'")
+    options = ocr_options(spec, _options(spec, option_texts))
+    return TargetSpec(name=name, url=IN_PROCESS, options=options, api="ocr")
 
 
 def parse_targets(specs: list[str]) -> list[TargetSpec]:

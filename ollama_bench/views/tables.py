@@ -5,9 +5,11 @@ Nothing here measures or computes a statistic; it formats a RunSummary (summary.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,7 +23,8 @@ from rich.table import Table
 
 from ollama_bench.models import Sample, TargetInfo
 from ollama_bench.vision.runner import Step
-from ollama_bench.vision.summary import RunSummary, Stat, TargetSummary
+from ollama_bench.vision.quality import Change
+from ollama_bench.vision.summary import Comparison, RunSummary, Stat, TargetSummary
 
 
 def fmt_seconds(value: float | None) -> str:
@@ -108,7 +111,8 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
             [f"{t.samples} ({t.failed})" if t.usable else "unusable" for t in targets],
         ),
         ("valid JSON", [fmt_share(t.valid_rate) for t in targets]),
-        ("accuracy", [fmt_share(t.accuracy.get("overall")) for t in targets]),
+        ("accuracy", [_overall(t) for t in targets]),
+        ("same reply every round", [fmt_share(t.repeat_identical_rate) for t in targets]),
         ("latency median", [fmt_seconds(t.latency_s.median) for t in targets]),
         ("latency p90", [fmt_seconds(t.latency_s.p90) for t in targets]),
         ("latency mean ± sd", [_spread(t.latency_s) for t in targets]),
@@ -131,6 +135,24 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
     return table
 
 
+def _overall(t: TargetSummary) -> str:
+    """Overall accuracy; over the fields it answers when a target leaves some unanswered."""
+    shown = fmt_share(t.accuracy.get("overall"))
+    fields = [k for k in t.accuracy if k != "overall"]
+    answered = [f for f in fields if f not in t.unanswered]
+    if t.unanswered and t.accuracy.get("overall") is not None:
+        return f"{shown} ({len(answered)} of {len(fields)} fields)"
+    return shown
+
+
+def _accuracy(t: TargetSummary, field: str) -> str:
+    if field == "overall":
+        return _overall(t)
+    if t.accuracy.get(field) is None and field in t.unanswered:
+        return "[dim]not answered[/dim]"
+    return fmt_share(t.accuracy.get(field))
+
+
 def accuracy_table(targets: Sequence[TargetSummary]) -> Table | None:
     fields = [k for k in targets[0].accuracy if k != "overall"] if targets else []
     if not fields or all(t.accuracy.get("overall") is None for t in targets):
@@ -140,8 +162,67 @@ def accuracy_table(targets: Sequence[TargetSummary]) -> Table | None:
     for t in targets:
         table.add_column(t.name, justify="right")
     for field in [*fields, "overall"]:
-        table.add_row(field, *[fmt_share(t.accuracy.get(field)) for t in targets])
+        table.add_row(field, *[_accuracy(t, field) for t in targets])
     return table
+
+
+def fmt_points(value: float) -> str:
+    """A change of a [0, 1] share in percentage points: `-0.1` → `−10.0`, `0.0` → `0.0`."""
+    points = value * 100
+    sign = "+" if points >= 0.05 else "−" if points <= -0.05 else ""
+    return f"{sign}{abs(points):.1f}"
+
+
+def _quality_rows(c: Comparison) -> list[tuple[str, Change]]:
+    names = {"valid_rate": "valid JSON"}
+    order = ["valid_rate", *[k for k in c.quality if k not in ("valid_rate", "overall")], "overall"]
+    return [(names.get(k, k), c.quality[k]) for k in order if k in c.quality]
+
+
+def quality_table(summary: RunSummary) -> Table | None:
+    """Per comparison: each score's change against the baseline, and how often replies agree."""
+    if not any(c.quality or c.identical_reply_pairs for c in summary.comparisons):
+        return None
+    table = Table(
+        title="Quality vs baseline (points, paired by image and round)",
+        title_justify="left",
+    )
+    for column in ("target", "figure", "change", "95% CI", "verdict"):
+        table.add_column(column, justify="right" if column.startswith(("change", "95")) else "left")
+    for c in summary.comparisons:
+        pair = f"{c.target} vs {c.baseline}"
+        rows = _quality_rows(c)
+        for i, (figure, change) in enumerate(rows):
+            ci = "–" if change.ci95 is None else " – ".join(fmt_points(v) for v in change.ci95)
+            colour = {"better": "green", "worse": "red"}.get(change.verdict, "yellow")
+            verdict = f"[{colour}]{change.verdict}[/{colour}]"
+            table.add_row(pair if i == 0 else "", figure, fmt_points(change.delta), ci, verdict)
+        if c.identical_reply_rate is not None:
+            same = f"{fmt_share(c.identical_reply_rate)} of {c.identical_reply_pairs}"
+            table.add_row("" if rows else pair, "identical replies", same, "", "")
+        table.add_section()
+    return table
+
+
+def _untrusted(text: str) -> str:
+    """A model's text made safe for a terminal: no control characters, no rich markup."""
+    return escape(re.sub(r"[\x00-\x1f\x7f-\x9f]", "?", text))
+
+
+def reply_differences(summary: RunSummary) -> list[str]:
+    """One line per comparison: the first (image, round) where the replies differ."""
+    lines = []
+    for c in summary.comparisons:
+        d = c.reply_difference
+        if d is None:
+            continue
+        where = f"{d.path}: " if d.path else "reply: "
+        lines.append(
+            f"{escape(c.target)} vs {escape(c.baseline)} differ first at {_untrusted(d.image)} "
+            f"round {d.round + 1}, {_untrusted(where)}{_untrusted(d.target)} vs "
+            f"{_untrusted(d.baseline)}"
+        )
+    return lines
 
 
 def speedup_table(summary: RunSummary) -> Table | None:
@@ -171,9 +252,12 @@ def render(summary: RunSummary, console: Console) -> None:
         target_table(summary.targets),
         accuracy_table(summary.targets),
         speedup_table(summary),
+        quality_table(summary),
     ):
         if table is not None:
             console.print(table)
+    for line in reply_differences(summary):
+        console.print(line, highlight=False)
     for w in summary.warnings:
         where = f"{w.target}: " if w.target else ""
         hint = f" [dim]({w.hint})[/dim]" if w.hint else ""
@@ -184,7 +268,14 @@ def render(summary: RunSummary, console: Console) -> None:
 def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
     """One line per target: what the probe found, or why the target is left out."""
     for info in infos:
-        if info.usable:
+        if info.usable and info.api == "ocr":
+            threads = info.options.get("threads")
+            console.print(
+                f"[green]✓[/green] {info.name} {info.url} · {info.version} · "
+                f"{threads} thread{'s' if threads != 1 else ''}",
+                highlight=False,
+            )
+        elif info.usable:
             digest = (info.model_digest or "")[:12]
             console.print(
                 f"[green]✓[/green] {info.name} {info.url} · Ollama {info.version} · model {digest}"

@@ -132,7 +132,8 @@ async def run_vision(
     on_placement: Callable[[list[PlacementReading]], None] = lambda readings: None,
 ) -> RunSummary:
     """Raises NoTargetError (exit 3) when no target can be used; otherwise always summarises."""
-    targets = {spec.name: open_target(spec, job.settings) for spec in job.targets}
+    overlays = job.scenario.overlay_task()
+    targets = {spec.name: open_target(spec, job.settings, overlays) for spec in job.targets}
     monitor = Monitor.disabled()
     try:
         infos = list(await asyncio.gather(*(t.probe() for t in targets.values())))
@@ -144,7 +145,9 @@ async def run_vision(
                 "start Ollama (docker compose up -d), pull the model, or pass --target NAME=URL",
             )
         if job.monitor:
-            usable_specs = [t.spec for name, t in targets.items() if name in usable]
+            usable_specs = [  # an in-process target has no container or server of its own
+                t.spec for name, t in targets.items() if name in usable and t.spec.api != "ocr"
+            ]
             monitor = await asyncio.to_thread(Monitor.plan, usable_specs)
         started_at = datetime.now(UTC)
         header = _header(job, infos, started_at, monitor.monitoring)

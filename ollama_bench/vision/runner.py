@@ -48,17 +48,37 @@ class Observer(Protocol):
     def finished(self, sample: Sample) -> None: ...
 
 
+def _within(path: str, fields: Sequence[str]) -> bool:
+    return any(path == f or path.startswith(f"{f}.") for f in fields)
+
+
+def _about_answered(error: FieldError, unanswered: Sequence[str]) -> bool:
+    """False for an error that only says an unanswered field is missing or wrong."""
+    if _within(error.path, unanswered):
+        return False
+    # jsonschema reports a missing property at its parent: "'traffic_level' is a required property"
+    return not (
+        error.path == ""
+        and any(error.message == f"{f!r} is a required property" for f in unanswered)
+    )
+
+
 def judge(
     scenario: Scenario, exchange: Exchange, label: Mapping[str, object] | None
 ) -> tuple[Validation | None, dict[str, float] | None]:
-    """Validation and score of a completed reply; (None, None) when the request failed."""
+    """Validation and score of a completed reply; (None, None) when the request failed.
+
+    Fields the target does not answer by design (`Exchange.unanswered`) are neither required
+    nor scored: they are reported as not answered, not hidden inside a lower score.
+    """
     if exchange.error is not None:
         return None, None
+    unanswered = exchange.unanswered
     value, extraction = extract_json(exchange.reply)
     if extraction == "none":
         errors = [FieldError(path="", message="no JSON object found in the reply")]
     else:
-        errors = scenario.validate(value)
+        errors = [e for e in scenario.validate(value) if _about_answered(e, unanswered)]
     server = exchange.timing.server
     if server and server.done_reason == "length":
         errors.append(
@@ -67,7 +87,8 @@ def judge(
     validation = Validation(extraction=extraction, valid=not errors, errors=errors)
     if label is None:
         return validation, None
-    return validation, score_fields(value, label, scenario.scorers(label))
+    scorers = {k: v for k, v in scenario.scorers(label).items() if not _within(k, unanswered)}
+    return validation, score_fields(value, label, scorers)
 
 
 async def execute(
@@ -100,5 +121,7 @@ async def execute(
                 reply=exchange.reply,
                 validation=validation,
                 score=score,
+                unanswered=list(exchange.unanswered),
+                text_boxes=exchange.text_boxes,
             )
         )

@@ -1,7 +1,8 @@
 """From a run's samples to the figures a report shows: per-target summaries, speed-ups, warnings.
 
 Only measured samples count; warm-ups are stored but left out. Latency, TTFT and token rates
-come from requests that completed; a failed request is counted, not timed. Utilisation is
+come from requests that completed; a failed request is counted, not timed. Each comparison with
+the baseline carries the speed-up and the change in quality (quality.py). Utilisation is
 attributed to a target by time: the samples taken while its measured requests were in flight.
 Warnings are data, each with a hint naming the flag to try.
 """
@@ -26,6 +27,14 @@ from ollama_bench.models import (
 )
 from ollama_bench.ops.doctor import placement_findings, role_of
 from ollama_bench.stats import MIN_N_FOR_P90, Summary, Verdict, speedup
+from ollama_bench.vision.quality import (
+    Change,
+    ReplyDifference,
+    agreement,
+    paired_samples,
+    quality_changes,
+    repeat_identical_rate,
+)
 
 NS_PER_S = 1e9
 MIN_N_FOR_CI = 3  # a bootstrap of fewer values per group says nothing
@@ -79,6 +88,8 @@ class TargetSummary(BaseModel):
     gap_s: Stat  # client latency − server total_duration
     cold_load_s: float | None = None  # median load_duration of requests that paid a load
     accuracy: dict[str, float | None] = Field(default_factory=dict)  # "overall" and each field
+    unanswered: list[str] = Field(default_factory=list)  # fields it does not answer: not scored
+    repeat_identical_rate: float | None = None  # later rounds' replies equal to the first's
     placement: Placement | None = None  # where the model ran: after the warm-up, else at the end
     utilisation: UtilisationSummary | None = None
 
@@ -89,6 +100,11 @@ class Comparison(BaseModel):
     speedup: float  # baseline median latency / target median latency
     ci95: tuple[float, float] | None
     verdict: Verdict
+    # target − baseline, paired by image and round: "overall", "valid_rate" and each field
+    quality: dict[str, Change] = Field(default_factory=dict)
+    identical_reply_rate: float | None = None  # (image, round) pairs with equal parsed replies
+    identical_reply_pairs: int = 0
+    reply_difference: ReplyDifference | None = None  # the first pair that differs
 
 
 class Warning(BaseModel):
@@ -124,12 +140,11 @@ def summarise_target(
     cold_loads = [
         s.timing.server.load_duration_ns for s in samples if s.timing.cold and s.timing.server
     ]
-    accuracy: dict[str, float | None] = {"overall": None, **dict.fromkeys(field_names)}
-    if scored:
-        accuracy = {
-            key: statistics.fmean(sc.get(key, 0.0) for sc in scored)
-            for key in ["overall", *field_names]
-        }
+    accuracy: dict[str, float | None] = {}
+    for key in ["overall", *field_names]:  # a field this target does not answer stays None
+        values = [sc[key] for sc in scored if key in sc]
+        accuracy[key] = statistics.fmean(values) if values else None
+    unanswered = sorted({f for s in measured for f in s.unanswered})
     return TargetSummary(
         name=name,
         url=url,
@@ -150,6 +165,8 @@ def summarise_target(
         gap_s=Stat.of(_seconds([t.gap_ns for t in timings])),
         cold_load_s=statistics.median(_seconds(cold_loads)) if cold_loads else None,
         accuracy=accuracy,
+        unanswered=unanswered,
+        repeat_identical_rate=repeat_identical_rate(measured),
     )
 
 
@@ -248,7 +265,14 @@ def summarise(
         base = baseline_name(timed)
         for name in timed:
             if name != base:
-                comparisons.append(_compare(name, base, latencies[name], latencies[base]))
+                comparison = _compare(name, base, latencies[name], latencies[base])
+                pairs = paired_samples(by_target[name], by_target[base])
+                comparison.quality = quality_changes(pairs, field_names)
+                agreed = agreement(pairs)
+                comparison.identical_reply_rate = agreed.rate
+                comparison.identical_reply_pairs = agreed.pairs
+                comparison.reply_difference = agreed.example
+                comparisons.append(comparison)
     warnings = _warnings(header, targets, by_target, comparisons, latencies)
     warnings += _hardware_warnings(header, targets, placements, utilisation)
     return RunSummary(
@@ -293,6 +317,7 @@ def _warnings(
 ) -> list[Warning]:
     found: list[Warning] = []
     images = max(len(header.images), 1)
+    apis = {info.name: info.api for info in header.targets}
     for info in header.targets:
         found += [Warning(target=info.name, code="target", message=w) for w in info.warnings]
         if info.error:
@@ -352,7 +377,8 @@ def _warnings(
             )
         replies = [s for s in measured if s.validation is not None]
         invalid = [s for s in replies if s.validation and not s.validation.valid]
-        if header.settings.structured and invalid:
+        served = apis.get(name) != "ocr"  # an in-process OCR target is sent no schema
+        if header.settings.structured and invalid and served:
             found.append(
                 Warning(
                     target=name,
@@ -382,6 +408,16 @@ def _warnings(
             )
         )
     for comparison in comparisons:
+        if any(c.ci95 is None for c in comparison.quality.values()):
+            found.append(
+                Warning(
+                    target=comparison.target,
+                    code="no-quality-ci",
+                    message=f"the change in quality of {comparison.target} rests on one image, "
+                    "so it has no interval",
+                    hint="quality is compared image by image: use two images or more",
+                )
+            )
         if comparison.ci95 is None:
             found.append(
                 Warning(

@@ -16,6 +16,7 @@ from typing import Any
 
 from ollama_bench.errors import UsageError
 from ollama_bench.models import FieldError, ImageInfo
+from ollama_bench.targets.overlay import OverlayField, OverlayTask
 from ollama_bench.vision.scoring import FieldScorer
 
 #: Formats Ollama v0.24 decodes (JPEG, PNG, BMP, TIFF, WebP); GIF is not among them.
@@ -62,10 +63,17 @@ class Scenario:
     scorers: Callable[[Mapping[str, Any]], Mapping[str, FieldScorer]]  # label → field scorers
     images: list[ImageInput] = field(default_factory=list)
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ocr: dict[str, OverlayField] | None = None  # field → overlay: what an OCR target can read
 
     @property
     def prompt_sha256(self) -> str:
         return hashlib.sha256(self.prompt.encode()).hexdigest()
+
+    def overlay_task(self) -> OverlayTask:
+        """What an OCR target is asked: the reply's top-level fields and where they are overlaid."""
+        properties = self.schema.get("properties")
+        fields = tuple(properties) if isinstance(properties, dict) else ()
+        return OverlayTask(scenario=self.name, fields=fields, mapping=self.ocr)
 
 
 def load_images(directory: Path) -> tuple[list[ImageInput], dict[str, dict[str, Any]]]:

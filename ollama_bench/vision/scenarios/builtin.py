@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ollama_bench.targets.overlay import OverlayField
 from ollama_bench.vision.content import describes, label_facts
 from ollama_bench.vision.scenarios import Scenario, data_path, load_images, read_prompt
 from ollama_bench.vision.scoring import (
@@ -78,6 +79,12 @@ def product_scorers(label: Mapping[str, Any]) -> dict[str, FieldScorer]:
 
 Scorers = Callable[[Mapping[str, Any]], Mapping[str, FieldScorer]]
 
+#: What an OCR target can read from a cctv frame: traffic_level is not written anywhere.
+CCTV_OVERLAYS = {
+    "title": OverlayField(region="top-left"),
+    "datetime": OverlayField(region="bottom-right", read="datetime"),
+}
+
 BUILTINS: dict[str, tuple[type[BaseModel], Scorers]] = {
     "cctv": (CctvReply, lambda label: CCTV_SCORERS),
     "products": (ProductReply, product_scorers),
@@ -95,4 +102,5 @@ def load_builtin(name: str, images_dir: Path | None = None) -> Scenario:
         scorers=scorers,
         images=images,
         labels=labels,
+        ocr=dict(CCTV_OVERLAYS) if name == "cctv" else None,
     )
