@@ -22,8 +22,8 @@ from rich.progress import (
 from rich.table import Table
 
 from ollama_bench.models import Sample, TargetInfo
-from ollama_bench.vision.runner import Step
 from ollama_bench.vision.quality import Change
+from ollama_bench.vision.runner import Step
 from ollama_bench.vision.summary import Comparison, RunSummary, Stat, TargetSummary
 
 
