@@ -10,7 +10,7 @@ from rich.console import Console
 
 from ollama_bench.cli.app import DebugOpt, FileOpt, JsonOpt, ModelOpt, QuietOpt, TargetOpt, app
 from ollama_bench.console import err_console, fail
-from ollama_bench.errors import ObenchError
+from ollama_bench.errors import ObenchError, UsageError
 from ollama_bench.models import RequestSettings, TargetSpec
 from ollama_bench.ops import doctor as doctor_checks
 from ollama_bench.ops import stack
@@ -70,7 +70,7 @@ def up(
         stack.default_variant() if gpu is None else "gpu" if gpu else "cpu-only"
     )
     try:
-        specs = parse_targets(target or list(DEFAULT_TARGETS))
+        specs = servers(parse_targets(target or list(DEFAULT_TARGETS)), "up")
         if variant == "cpu-only" and gpu is None:
             err_console.print("no nvidia-smi on this machine: starting the CPU server only")
         infos = stack.up(
@@ -97,9 +97,26 @@ def down(
         raise fail(exc, debug) from None
 
 
+def servers(specs: list[TargetSpec], command: str) -> list[TargetSpec]:
+    """The servers among the targets: an in-process OCR target has nothing to start, pull, check."""
+    found = [spec for spec in specs if spec.api != "ocr"]
+    for spec in specs:
+        if spec.api == "ocr":
+            err_console.print(
+                f"{spec.name}: runs in-process, nothing to {command}", highlight=False
+            )
+    if not found:
+        raise UsageError(
+            f"obench {command} works on model servers and every --target here runs in-process",
+            "name a server with --target NAME=URL",
+        )
+    return found
+
+
 def pull_targets(
     specs: list[TargetSpec], model: str, *, force: bool, quiet: bool
 ) -> list[PullOutcome]:
+    specs = [spec for spec in specs if spec.api != "ocr"]  # obench vision --pull passes them all
     with PullView(err_console, model, enabled=not quiet) as view:
         return asyncio.run(pull_all(specs, RequestSettings(model=model), view, force=force))
 
@@ -122,7 +139,10 @@ def pull(
     """
     try:
         outcomes = pull_targets(
-            parse_targets(target or list(DEFAULT_TARGETS)), model, force=force, quiet=quiet
+            servers(parse_targets(target or list(DEFAULT_TARGETS)), "pull"),
+            model,
+            force=force,
+            quiet=quiet,
         )
     except ObenchError as exc:
         raise fail(exc, debug) from None
@@ -168,7 +188,7 @@ def doctor(
     try:
         diagnosis = asyncio.run(
             doctor_checks.run(
-                parse_targets(target or list(DEFAULT_TARGETS)),
+                servers(parse_targets(target or list(DEFAULT_TARGETS)), "doctor"),
                 settings,
                 load=load,
                 on_loading=lambda spec: err_console.print(f"loading {model} on {spec.name}…"),
