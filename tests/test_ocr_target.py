@@ -149,6 +149,14 @@ def test_products_with_only_ocr_exits_3_in_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output and not list(tmp_path.iterdir())
 
 
+def test_server_commands_skip_the_ocr_target() -> None:
+    result = run_cli("doctor", "--target", "ocr=ocr")
+    assert result.exit_code == 2
+    assert (
+        "every --target here runs in-process" in result.output and "Traceback" not in result.output
+    )
+
+
 def labelled_reply(folder: Path) -> Callable[[dict[str, Any]], str]:
     """The test server answers each frame with its label, traffic level off by 7."""
     by_sha = {hashlib.sha256((folder / n).read_bytes()).hexdigest(): v for n, v in LABELS.items()}
