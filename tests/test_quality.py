@@ -204,3 +204,20 @@ def test_summary_json_and_tables_hold_quality() -> None:
     assert "100% (2 of 3 fields)" in text
     assert "gpu vs cpu" in text and "−18.2" in text and "worse" in text
     assert "identical replies" in text and "differ first at cctv_01.jpg round 1" in text
+
+
+def test_a_differing_reply_is_printed_inert() -> None:
+    image = IMAGES[0]
+    hostile = "[bold red]PWNED[/bold red]\x1b[2J\x1b]0;title\x07 done"
+    pair = (sample("gpu", image, 0, hostile), sample("cpu", image, 0, right(image)))
+    summary = summarise(
+        header([TargetInfo(name="cpu", url="http://c"), TargetInfo(name="gpu", url="http://g")]),
+        [*pair],
+        "run.jsonl",
+    )
+    console = Console(width=200, record=True, force_terminal=True)
+    render(summary, console)
+    text = console.export_text(styles=False)
+    assert "[bold red]PWNED[/bold red]" in text  # shown as typed, not as markup
+    ansi = console.export_text(styles=True)
+    assert "\x1b[2J" not in ansi and "\x1b]0;" not in ansi and "\x07" not in ansi
