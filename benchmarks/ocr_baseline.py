@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ollama_bench.models import RequestSettings  # noqa: E402
-from ollama_bench.stats import percentile  # noqa: E402
-from ollama_bench.targets import open_target  # noqa: E402
-from ollama_bench.targets.spec import parse_target  # noqa: E402
-from ollama_bench.vision.runner import judge  # noqa: E402
-from ollama_bench.vision.scenarios import load_scenario  # noqa: E402
+from ollama_bench.models import RequestSettings
+from ollama_bench.stats import percentile
+from ollama_bench.targets import open_target
+from ollama_bench.targets.spec import parse_target
+from ollama_bench.vision.runner import judge
+from ollama_bench.vision.scenarios import load_scenario
 
 
 async def measure(threads: int, rounds: int) -> None:
