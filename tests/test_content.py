@@ -97,15 +97,24 @@ def test_french_descriptions_with_without_facts_and_in_spanish() -> None:
     assert es > 0.5
 
 
-def test_english_and_spanish_by_hand() -> None:
-    en_facts = label_facts(TENT, "en")
-    en = "A green two person dome tent with waterproof fabric, two poles and a zip door."
-    assert fact_recall(en, en_facts) == 1.0
-    assert fact_recall("A tent.", en_facts) == 0.0
-    es_facts = label_facts(TENT, "es")
-    assert fact_recall("Tienda verde para dos personas", es_facts) == pytest.approx(
-        2 / len(es_facts)
-    )
+@pytest.mark.parametrize(
+    ("language", "text", "stated"),
+    [
+        ("en", "A green two person dome tent with waterproof fabric, two poles and a zip door.", 6),
+        ("en", "A small shelter for hiking trips.", 0),
+        ("es", "Tienda iglú verde para dos personas, impermeable, con varillas y puerta.", 6),
+        ("es", "Tienda verde para dos personas.", 2),
+    ],
+)
+def test_english_and_spanish_by_hand(language: str, text: str, stated: int) -> None:
+    facts = label_facts(TENT, language)
+    assert len(facts) == 6 and fact_recall(text, facts) == pytest.approx(stated / 6)
+    reference = TENT["description"][language]
+    score = description_score(text, language, reference, facts)
+    expected = language_probability(text, language) * (stated / 6 + chrf(text, reference)) / 2
+    assert score == pytest.approx(expected)
+    # its own reference scores 1 in every language: all facts, chrF 1, the language certain
+    assert description_score(reference, language, reference, facts) == pytest.approx(1, abs=1e-4)
 
 
 def test_without_facts_or_reference_the_language_alone_scores() -> None:
