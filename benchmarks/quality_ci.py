@@ -8,7 +8,7 @@ to put a 95% interval on target − baseline are compared:
   pairs      percentile bootstrap of the (image, round) pair differences as if independent
   images     percentile bootstrap of the images (cluster bootstrap), rounds kept together
   t(images)  Student's t on the per-image mean differences, images − 1 degrees of freedom
-             (what obench uses: ollama_bench.stats.paired_difference)
+             (what obench uses: ollama_bench.stats.paired_score_change)
 
 Model of one field (a graded score such as traffic_level's closeness): image i has a baseline
 quality mu_i ~ U(0.6, 1.0); the target's is mu_i + shift + d_i with d_i ~ N(0, sd_image) (two
@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ollama_bench.stats import paired_difference
+from ollama_bench.stats import paired_score_change
 
 Rounds = np.ndarray  # shape (images, rounds): target − baseline per (image, round)
 RESAMPLES = 2000
@@ -98,7 +98,7 @@ def by_image_t(diffs: Rounds, rng: np.random.Generator) -> str:
     pairs = {
         str(i): [(float(d), 0.0) for d in row] for i, row in enumerate(diffs)
     }  # target − baseline as (difference, 0): the same differences
-    return paired_difference(pairs).verdict
+    return paired_score_change(pairs).verdict
 
 
 METHODS: dict[str, Callable[[Rounds, np.random.Generator], str]] = {

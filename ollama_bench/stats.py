@@ -183,7 +183,7 @@ def t975(df: int) -> float:
 
 
 @dataclass(frozen=True)
-class Difference:
+class ScoreChange:
     """Change of a [0, 1] score, target − baseline, paired by image and round, CI over images."""
 
     delta: float  # mean over images of each image's mean paired difference
@@ -193,14 +193,14 @@ class Difference:
     pairs: int  # (image, round) pairs where both targets have a score
 
 
-def paired_difference(pairs: Mapping[str, Sequence[tuple[float, float]]]) -> Difference:
+def paired_score_change(pairs: Mapping[str, Sequence[tuple[float, float]]]) -> ScoreChange:
     """`pairs`: image → (target score, baseline score) for each round both answered.
 
     Each image counts once, whatever its number of rounds, so an image that happens to have
     more completed rounds does not weigh more. The verdict names a change only when the
     interval excludes 0.
 
-    >>> d = paired_difference({"a": [(1.0, 1.0)], "b": [(0.5, 1.0), (0.7, 1.0)]})
+    >>> d = paired_score_change({"a": [(1.0, 1.0)], "b": [(0.5, 1.0), (0.7, 1.0)]})
     >>> round(d.delta, 3), d.images, d.pairs
     (-0.2, 2, 3)
     """
@@ -210,10 +210,10 @@ def paired_difference(pairs: Mapping[str, Sequence[tuple[float, float]]]) -> Dif
         raise ValueError("paired difference of no pairs")
     delta = statistics.fmean(means)
     if len(means) < 2:
-        return Difference(delta, None, "no clear difference", len(means), count)
+        return ScoreChange(delta, None, "no clear difference", len(means), count)
     half = t975(len(means) - 1) * statistics.stdev(means) / math.sqrt(len(means))
     low, high = delta - half, delta + half
     verdict: QualityVerdict = "no clear difference"
     if low > 0 or high < 0:
         verdict = "better" if low > 0 else "worse"
-    return Difference(delta, (low, high), verdict, len(means), count)
+    return ScoreChange(delta, (low, high), verdict, len(means), count)

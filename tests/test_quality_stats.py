@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from ollama_bench.stats import Difference, paired_difference, t975
+from ollama_bench.stats import ScoreChange, paired_score_change, t975
 
 
 def test_t_quantiles_match_scipy() -> None:
@@ -26,7 +26,7 @@ def test_paired_difference_by_hand() -> None:
         "b": [(0.6, 0.8), (0.5, 0.9)],
         "c": [(1.0, 0.9), (1.0, 0.9)],
     }
-    d = paired_difference(pairs)
+    d = paired_score_change(pairs)
     assert d.delta == pytest.approx(-0.1)  # (−0.1 − 0.3 + 0.1) / 3
     sd = math.sqrt((0.0**2 + 0.2**2 + 0.2**2) / 2)  # deviations 0, −0.2, +0.2; n − 1 = 2
     half = 4.302653 * sd / math.sqrt(3)
@@ -36,29 +36,29 @@ def test_paired_difference_by_hand() -> None:
 
 
 def test_paired_difference_verdicts() -> None:
-    worse = paired_difference({str(i): [(0.7 + i / 100, 0.9 + i / 100)] * 3 for i in range(6)})
+    worse = paired_score_change({str(i): [(0.7 + i / 100, 0.9 + i / 100)] * 3 for i in range(6)})
     assert worse.verdict == "worse" and worse.delta == pytest.approx(-0.2)
     # every image exactly 0.2 lower: no spread, so the interval is the point itself
     assert worse.ci95 == pytest.approx((-0.2, -0.2))
-    better = paired_difference({"a": [(1.0, 0.0)], "b": [(0.9, 0.1)], "c": [(1.0, 0.2)]})
+    better = paired_score_change({"a": [(1.0, 0.0)], "b": [(0.9, 0.1)], "c": [(1.0, 0.2)]})
     assert better.verdict == "better" and better.ci95 is not None and better.ci95[0] > 0
-    same = paired_difference({str(i): [(1.0, 1.0), (0.5, 0.5)] for i in range(4)})
-    assert same == Difference(0.0, (0.0, 0.0), "no clear difference", 4, 8)
+    same = paired_score_change({str(i): [(1.0, 1.0), (0.5, 0.5)] for i in range(4)})
+    assert same == ScoreChange(0.0, (0.0, 0.0), "no clear difference", 4, 8)
 
 
 def test_paired_difference_on_binary_scores_needs_most_images() -> None:
     # 4 of 6 titles lost: mean −2/3, sd 0.516, half-width 2.571 · 0.516 / √6 = 0.542 → < 0
     four = {str(i): [(0.0 if i < 4 else 1.0, 1.0)] for i in range(6)}
-    assert paired_difference(four).verdict == "worse"
+    assert paired_score_change(four).verdict == "worse"
     three = {str(i): [(0.0 if i < 3 else 1.0, 1.0)] for i in range(6)}
-    assert paired_difference(three).verdict == "no clear difference"
+    assert paired_score_change(three).verdict == "no clear difference"
 
 
 def test_one_image_has_no_interval() -> None:
-    d = paired_difference({"only": [(0.0, 1.0)] * 5})
+    d = paired_score_change({"only": [(0.0, 1.0)] * 5})
     assert d.ci95 is None and d.verdict == "no clear difference" and d.delta == -1.0
     with pytest.raises(ValueError):
-        paired_difference({"a": []})
+        paired_score_change({"a": []})
 
 
 def _scores(
@@ -83,7 +83,7 @@ def _verdict(rng: random.Random, shift: float, p_repeat: float) -> str:
     base = _scores(rng, base_quality, 3, p_repeat)
     target = _scores(rng, target_quality, 3, p_repeat)
     pairs = {str(i): list(zip(target[i], base[i], strict=True)) for i in range(len(base_quality))}
-    return paired_difference(pairs).verdict
+    return paired_score_change(pairs).verdict
 
 
 @pytest.mark.parametrize("p_repeat", [0.7, 1.0])

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ollama_bench.models import Sample
-from ollama_bench.stats import QualityVerdict, paired_difference
+from ollama_bench.stats import QualityVerdict, paired_score_change
 from ollama_bench.vision.scoring import extract_json
 
 SHOWN_CHARS = 80  # of a differing value, in tables and JSON
@@ -69,7 +69,7 @@ def _change(by_image: dict[str, list[tuple[float, float]]]) -> Change | None:
     by_image = {image: rounds for image, rounds in by_image.items() if rounds}
     if not by_image:
         return None
-    d = paired_difference(by_image)
+    d = paired_score_change(by_image)
     return Change(delta=d.delta, ci95=d.ci95, verdict=d.verdict, images=d.images, pairs=d.pairs)
 
 
