@@ -13,9 +13,9 @@ from typing import TypeVar
 import typer
 from pydantic import BaseModel
 from rich.console import Console
-from rich.markup import escape
 
 from ollama_bench.errors import ObenchError
+from ollama_bench.untrusted import printable
 
 err_console = Console(stderr=True)
 
@@ -28,7 +28,7 @@ def fail(exc: ObenchError, debug: bool) -> typer.Exit:
         err_console.print_exception()
     hint = f" — {exc.hint}" if exc.hint else ""
     err_console.print(
-        f"[red]error:[/red] {escape(exc.message + hint)}", highlight=False, soft_wrap=True
+        f"[red]error:[/red] {printable(exc.message + hint)}", highlight=False, soft_wrap=True
     )
     return typer.Exit(exc.exit_code)
 

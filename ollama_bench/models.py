@@ -10,19 +10,30 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, computed_field
 
 #: A request whose server-reported load took at least this long paid a model load. A warm
 #: request's `load_duration` is a few milliseconds; loading llama3.2-vision takes seconds.
 COLD_LOAD_THRESHOLD_NS = 100_000_000
+#: A server duration may exceed the client's latency by this much (fixed plus relative) before
+#: it counts as impossible: the server's clock covers a subset of the client's, but the two clocks
+#: are read at slightly different moments and may run at slightly different rates.
+CLOCK_SLACK_NS = 10_000_000
+CLOCK_SLACK = 0.02
 
 Phase = Literal["warmup", "measured"]
 Api = Literal["ollama", "ocr"]  # ocr: the in-process OCR baseline (targets/ocr.py), no server
 
 
 class TargetSpec(BaseModel):
-    """One Ollama server to measure, as given on the command line."""
+    """One Ollama server to measure, as given on the command line.
+
+    `url` is what is printed and stored: credentials given in it show as `user:***@`. The secrets
+    themselves (the URL's password, --header values) are excluded from every dump and repr;
+    targets/auth.py turns them into the headers of each call.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -30,6 +41,19 @@ class TargetSpec(BaseModel):
     url: str
     options: dict[str, Any] = Field(default_factory=dict)  # Ollama options sent with every request
     api: Api = "ollama"
+    password: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    headers: dict[str, SecretStr] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        """The URL to connect to: `url` without its user and masked password."""
+        parts = urlsplit(self.url)
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=host))
+
+    @property
+    def username(self) -> str | None:
+        return urlsplit(self.url).username
 
 
 class RequestSettings(BaseModel):
@@ -43,6 +67,7 @@ class RequestSettings(BaseModel):
     keep_alive: str = "30m"
     timeout_s: float = 600.0
     structured: bool = True  # send the reply schema as Ollama's `format`
+    max_image_side_px: int | None = None  # larger images are sent as a copy downsized to this
 
 
 class TargetInfo(BaseModel):
@@ -52,6 +77,7 @@ class TargetInfo(BaseModel):
     url: str
     options: dict[str, Any] = Field(default_factory=dict)
     api: Api = "ollama"
+    sent_headers: list[str] = Field(default_factory=list)  # --header names; values never kept
     reachable: bool = False
     version: str | None = None
     model_present: bool = False
@@ -83,6 +109,42 @@ class ServerTimings(BaseModel):
     eval_duration_ns: int | None = None
     done_reason: str | None = None
 
+    def contradictions(self, latency_ns: int) -> list[str]:
+        """Why these figures cannot be true of a request the client saw take `latency_ns`.
+
+        Ollama's durations nest: load, prompt eval and eval are disjoint parts of
+        `total_duration`, which lies within the client's latency. A negative value, a duration
+        longer than the request, or parts that add up to more than the whole are a lying or
+        broken server (or a clock jump), and no rate computed from them means anything.
+        """
+        durations = {
+            "total_duration": self.total_duration_ns,
+            "load_duration": self.load_duration_ns,
+            "prompt_eval_duration": self.prompt_eval_duration_ns,
+            "eval_duration": self.eval_duration_ns,
+        }
+        counts = {"prompt_eval_count": self.prompt_eval_count, "eval_count": self.eval_count}
+        found = [
+            f"negative {name} ({value})"
+            for name, value in (durations | counts).items()
+            if value is not None and value < 0
+        ]
+        slack = CLOCK_SLACK_NS + CLOCK_SLACK * latency_ns
+        found += [
+            f"{name} {value / 1e9:.3g} s is above the client's latency of {latency_ns / 1e9:.3g} s"
+            for name, value in durations.items()
+            if value is not None and value > latency_ns + slack
+        ]
+        total = self.total_duration_ns
+        parts = [durations[k] for k in ("load_duration", "prompt_eval_duration", "eval_duration")]
+        summed = sum(v for v in parts if v is not None and v > 0)
+        if total is not None and total >= 0 and summed > total + CLOCK_SLACK_NS:
+            found.append(
+                f"load, prompt and eval durations add up to more than total_duration "
+                f"({summed / 1e9:.3g} s > {total / 1e9:.3g} s)"
+            )
+        return found
+
 
 def _rate_per_s(count: int | None, duration_ns: int | None) -> float | None:
     if not count or not duration_ns:
@@ -93,40 +155,52 @@ def _rate_per_s(count: int | None, duration_ns: int | None) -> float | None:
 class Timing(BaseModel):
     """Client clocks (`perf_counter_ns`) around one request, and the server's own account."""
 
-    latency_ns: int  # send → last byte of the reply
+    latency_ns: int  # send → the final chunk (the whole reply)
     ttft_ns: int | None = None  # send → first chunk with non-empty content
     server: ServerTimings | None = None  # None when the stream ended without a final chunk
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def suspicious(self) -> list[str]:
+        """Why the server's figures cannot be true; when any, no rate, gap or load is derived
+        from them (the client's latency and TTFT still stand)."""
+        return self.server.contradictions(self.latency_ns) if self.server else []
+
+    def _trusted(self) -> ServerTimings | None:
+        return None if self.suspicious else self.server
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def prompt_tokens_per_s(self) -> float | None:
-        s = self.server
+        s = self._trusted()
         return _rate_per_s(s.prompt_eval_count, s.prompt_eval_duration_ns) if s else None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def decode_tokens_per_s(self) -> float | None:
-        s = self.server
+        s = self._trusted()
         return _rate_per_s(s.eval_count, s.eval_duration_ns) if s else None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def gap_ns(self) -> int | None:
         """Client latency not covered by the server's total: network, HTTP and client parsing."""
-        s = self.server
+        s = self._trusted()
         return self.latency_ns - s.total_duration_ns if s and s.total_duration_ns else None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def cold(self) -> bool:
-        s = self.server
+        s = self._trusted()
         return bool(s and (s.load_duration_ns or 0) >= COLD_LOAD_THRESHOLD_NS)
 
 
 class RequestError(BaseModel):
     """Why a request produced no complete reply. `kind` is stable, `message` is for people."""
 
-    kind: str  # connect, timeout, http_<status>, stream_error, truncated, reset, protocol
+    # connect, timeout, http_<status>, stream_error, truncated, reset, protocol; skipped: not
+    # sent, the target was given up on (vision/health.py)
+    kind: str
     message: str
 
 
@@ -277,9 +351,18 @@ class Monitoring(BaseModel):
 
 
 class ImageInfo(BaseModel):
+    """An image of the run: its file, and the downsized copy sent instead when there was one."""
+
     name: str
-    sha256: str
+    sha256: str  # of the file
     size_bytes: int
+    format: str | None = None  # as Pillow names it: JPEG, PNG...
+    width_px: int | None = None
+    height_px: int | None = None
+    sent_sha256: str | None = None  # None: the file itself was sent (see max_image_side_px)
+    sent_size_bytes: int | None = None
+    sent_width_px: int | None = None
+    sent_height_px: int | None = None
 
 
 class RunHeader(BaseModel):

@@ -3,27 +3,47 @@
 A run interrupted by Ctrl-C or a crash keeps every finished sample; a torn last line (a crash in
 the middle of a write) is skipped on reading rather than failing the whole file. Utilisation
 lines come from sampler threads, so writes are serialised by a lock.
+
+Each line goes to the OS in one unbuffered write. When the disk fills, the part of a line that
+fitted is cut off again (truncating frees space, so that works on a full disk), the file ends on a
+whole line, and the writer raises RunFileError for this and every later record: the caller stops
+the run and summarises what it measured. A file that cannot take even its header is removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 
-from ollama_bench.errors import UsageError
+from ollama_bench.errors import RunFileError, UsageError
 from ollama_bench.models import RunFooter, RunHeader, Sample, UtilisationSample
+from ollama_bench.untrusted import sanitised, storable
 
 
-def default_run_path(directory: Path, label: str, started_at: datetime) -> Path:
-    """`<dir>/<UTC timestamp>-<label>.jsonl`: sorts by time, names what was run."""
+def default_run_path(directory: Path, label: str, started_at: datetime, run_id: str) -> Path:
+    """`<dir>/<UTC timestamp>-<label>-<run id prefix>.jsonl`: sorts by time, names what was run,
+    and two runs started in the same second still get a file each."""
     stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
-    return directory / f"{stamp}-{label}.jsonl"
+    return directory / f"{stamp}-{label}-{run_id[:8]}.jsonl"
+
+
+def json_line(record: BaseModel) -> bytes:
+    """One record as a UTF-8 JSON line. Text no UTF-8 file can hold (a lone surrogate from a
+    server) is stored as U+FFFD rather than failing the record."""
+    try:
+        text = record.model_dump_json()
+    except PydanticSerializationError:
+        text = sanitised(record, storable).model_dump_json()
+    return (text + "\n").encode("utf-8")
 
 
 class RunWriter:
@@ -33,7 +53,7 @@ class RunWriter:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: IO[str] = path.open("x", encoding="utf-8")
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         except FileExistsError:
             raise UsageError(
                 f"run file {path} already exists", "pass another --out or remove the file"
@@ -43,47 +63,87 @@ class RunWriter:
                 f"cannot create run file {path}: {exc.strerror}", "pass a writable --out"
             ) from None
         self.records = 0
+        self.failure: RunFileError | None = None
+        self._size_bytes = 0  # what is on disk: whole lines only
         self._lock = threading.Lock()
-        self._write(header)
+        try:
+            self._write(header)
+        except RunFileError as exc:
+            os.close(self._fd)
+            path.unlink(missing_ok=True)  # holds nothing: nothing was measured yet
+            raise RunFileError(exc.message, "free space or pass another --out") from None
 
     def _write(self, record: BaseModel) -> None:
-        line = record.model_dump_json() + "\n"
+        data = json_line(record)
         with self._lock:
-            self._file.write(line)
-            self._file.flush()
+            if self.failure is not None:
+                raise self.failure
+            try:
+                view = memoryview(data)
+                while view:  # a write may be short when the disk is filling
+                    view = view[os.write(self._fd, view) :]
+            except BaseException as exc:  # a full disk, or Ctrl-C inside the loop: no torn line
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size_bytes)
+                if not isinstance(exc, OSError):
+                    raise
+                self.failure = RunFileError(
+                    f"cannot write run file {self.path}: {exc.strerror or exc}",
+                    f"it holds the first {self.records} records whole; free space "
+                    "(or pass another --out) and run again",
+                )
+                raise self.failure from None
+            self._size_bytes += len(data)
 
     def append(self, record: BaseModel) -> None:
         self._write(record)
         self.records += 1
 
     def close(self, footer: BaseModel | None = None) -> None:
-        if self._file.closed:
-            return
-        if footer is not None:
-            self._write(footer)
+        """Write the footer (unless the file can no longer be written) and close."""
         with self._lock:
-            self._file.close()
+            if self._fd < 0:
+                return
+        if footer is not None and self.failure is None:
+            with contextlib.suppress(RunFileError):
+                self._write(footer)
+        with self._lock:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    """Every complete JSON line of a run file; a torn final line is dropped."""
+    """Every complete JSON line of a run file; a torn final line is dropped. A file that is not
+    a run file (binary, or lines that are JSON but not objects) is a UsageError naming the line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read run file {path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path} is not UTF-8 text (byte {exc.start} is not)", "is this an obench run file?"
+        ) from None
     lines = text.splitlines()
     records = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
             if number == len(lines):
                 break  # written while the process died: the rest of the file is intact
             raise UsageError(
                 f"{path}:{number}: not a JSON line", "is this an obench run file?"
             ) from None
+        if not isinstance(record, dict):
+            raise UsageError(
+                f"{path}:{number}: not a JSON object ({type(record).__name__})",
+                "is this an obench run file?",
+            )
+        records.append(record)
     return records
 
 

@@ -12,15 +12,28 @@ The official ``ollama`` client is the independent peer that checks it (tests/tes
 Faults (FakeOllama.inject) are taken by the next /api/chat or /api/generate requests that would
 generate text; load/unload calls and requests rejected by validation leave them queued. What the
 official client raises for each is pinned down in tests/test_fake_ollama.py.
+
+Hostile servers exist too, so the fake can play one: error texts and versions holding rich markup
+or terminal escape codes (`fault_message`, `version`, FakeModel.digest), lying durations
+(`metrics`), a stream held open after its final chunk (fault "hold_open"), lone surrogates in
+content (escaped as `\\ud800`, as no Go server would), whole replies in a few huge chunks
+(`chunk_chars`), and an auth proxy in front (`require_auth`).
+
+Standalone, it answers the bundled scenarios plausibly, so obench can be tried without Ollama:
+
+    python -m tests.fake_ollama                             # :11434, and 8× slower :11435
+    python -m tests.fake_ollama --port 11434 --slowdown 8   # one server
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
 import random
 import re
+import select
 import socket
 import struct
 import sys
@@ -31,10 +44,21 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-FAULTS = ("404", "500", "503", "midstream_error", "truncated", "no_done", "reset", "hang")
+FAULTS = (
+    "404",
+    "500",
+    "503",
+    "midstream_error",
+    "truncated",
+    "no_done",
+    "reset",
+    "hang",
+    "hold_open",  # the final done chunk is sent, then the stream is neither ended nor closed
+)
 RUNNER_STOPPED = (
     "model runner has unexpectedly stopped, this may be due to resource limitations or an"
     " internal error, check ollama server logs for details"
@@ -67,6 +91,7 @@ _DURATION_RE = re.compile(r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9}
 _UNIT_NS |= {"m": 60 * 10**9, "h": 3600 * 10**9}
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _ROUTES = {
     "/": {"GET", "HEAD"},
@@ -121,6 +146,11 @@ class FakeConfig:
     pull_error: str = ""  # streamed as {"error": …} after pull_fail_after lines (e.g. disk full)
     pull_reset: bool = False  # TCP reset after pull_fail_after lines: the connection is lost
     pull_fail_after: int = 3  # progress lines sent before pull_error / pull_reset strikes
+    fault_message: str = ""  # replaces the error text of the 404/500/503/midstream_error faults
+    metrics: dict[str, int] = field(default_factory=dict)  # final-chunk metrics to lie with
+    chunk_chars: int = 0  # > 0: stream the reply in pieces of this many characters, not tokens
+    require_auth: str | None = None  # an auth proxy: other Authorization values get HTTP 401
+    version_body: Any = None  # when set, /api/version answers this (JSON, or bytes as they are)
 
 
 @dataclass
@@ -182,6 +212,8 @@ def _rfc3339(ns: int) -> str:
 def _dumps(obj: Any) -> bytes:
     """Compact JSON escaped the way Go's encoder does it."""
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    # A lone surrogate cannot be UTF-8: send its JSON escape, as a hostile non-Go server might.
+    text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
     for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         text = text.replace(char, escape)
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
@@ -273,9 +305,11 @@ def _details(model: FakeModel) -> Body:
 class FakeOllama:
     """A running fake Ollama server; see the module docstring. Use as a context manager."""
 
-    def __init__(self, config: FakeConfig | None = None) -> None:
+    def __init__(self, config: FakeConfig | None = None, *, port: int = 0) -> None:
         self.config = config or FakeConfig()
+        self.port = port  # 0: an ephemeral port
         self.requests: list[tuple[str, str, Body | None]] = []
+        self.headers: list[tuple[str, dict[str, str]]] = []  # (path, headers) of every request
         self._lock = threading.Lock()  # guards the state below and `requests`
         self._faults: deque[str] = deque()
         self._runners: dict[str, _Runner] = {}
@@ -296,7 +330,7 @@ class FakeOllama:
         if self._httpd is not None:
             raise RuntimeError("FakeOllama is already running")
         self._stopping.clear()
-        self._httpd = _Server(self)
+        self._httpd = _Server(self, self.port)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -341,9 +375,10 @@ class FakeOllama:
 
     # -- state used by the request handler -------------------------------------------------
 
-    def _record(self, method: str, path: str, body: Body | None) -> None:
+    def _record(self, method: str, path: str, body: Body | None, headers: dict[str, str]) -> None:
         with self._lock:
             self.requests.append((method, path, body))
+            self.headers.append((path, headers))
 
     def _jittered(self, seconds: float) -> float:
         with self._lock:
@@ -438,12 +473,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, fake: FakeOllama) -> None:
+    def __init__(self, fake: FakeOllama, port: int = 0) -> None:
         self.fake = fake
         self.lock = threading.Lock()
         self.connections: set[socket.socket] = set()
         self.handlers: set[threading.Thread] = set()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up with data unread (e.g. after an error line) resets the
@@ -456,6 +491,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # Go sets TCP_NODELAY on every TCP connection
     _streaming = False
+    _hold_open = False
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -521,6 +557,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.rfile.close()
         self.connection.close()
 
+    def _linger(self) -> None:
+        """Keep the connection open, sending nothing, until the client hangs up or stop()."""
+        self.close_connection = True
+        while not self.fake._stopping.is_set():
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                return
+
     def do_GET(self) -> None:
         self._dispatch()
 
@@ -528,16 +572,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         started_ns = time.perf_counter_ns()  # "handler entry" for total_duration
-        self._streaming = False
+        self._streaming = self._hold_open = False
         path = urlsplit(self.path).path
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
             parsed: Any = json.loads(raw) if raw else None
         except ValueError as error:  # kept for _body, which words it as Go would
             parsed = error
-        self.fake._record(self.command, path, parsed if isinstance(parsed, dict) else None)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.fake._record(self.command, path, parsed if isinstance(parsed, dict) else None, headers)
+        required = self.fake.config.require_auth
+        if required is not None and headers.get("authorization") != required:
+            self._json(401, {"error": "unauthorized"})
+            return
         try:
             self._route(path, raw, parsed, started_ns)
+            if self._hold_open:  # after the slot is released: the model is free for others
+                self._linger()
         except (_Stopped, OSError):  # stopping, or the peer went away: drop the connection
             self.close_connection = True
 
@@ -550,6 +601,10 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/":
                 return self._send(200, b"Ollama is running", "text/plain; charset=utf-8")
             if path == "/api/version":
+                body = self.fake.config.version_body
+                if body is not None:
+                    raw = body if isinstance(body, bytes) else _dumps(body)
+                    return self._send(200, raw, JSON_TYPE)
                 return self._json(200, {"version": self.fake.config.version})
             if path == "/api/tags":
                 return self._tags()
@@ -761,7 +816,8 @@ class _Handler(BaseHTTPRequestHandler):
         fault = None if load_only else fake._pop_fault()
         if fault in ("404", "500", "503"):
             texts = {"404": f"model '{name}' not found", "500": RUNNER_STOPPED}
-            raise _ErrorReply(int(fault), texts.get(fault, SERVER_BUSY))
+            text = fake.config.fault_message or texts.get(fault, SERVER_BUSY)
+            raise _ErrorReply(int(fault), text)
         if fault == "hang":  # a stream would have its headers out; a single reply has nothing
             if body.get("stream") is not False:
                 self._begin_stream()
@@ -808,11 +864,14 @@ class _Handler(BaseHTTPRequestHandler):
         prompt_ns = time.perf_counter_ns() - prompt_started
         text = config.reply(body) if callable(config.reply) else config.reply
         tokens, done_reason = _TOKEN_RE.findall(text), "stop"
+        if config.chunk_chars > 0:
+            size = config.chunk_chars
+            tokens = [text[i : i + size] for i in range(0, len(text), size)]
         options = _options(body)
         limit = options.get("num_predict")
         if isinstance(limit, int) and 0 < limit < len(tokens):
             tokens, done_reason = tokens[:limit], "length"
-        if fault is not None:
+        if fault is not None and fault != "hold_open":
             tokens = tokens[: 2 if fault == "reset" else FAULT_AFTER_CHUNKS]
         eval_started, deadline = time.perf_counter_ns(), time.perf_counter()
         for token in tokens:  # token i is due at a fixed time, so write overheads don't add up
@@ -824,7 +883,7 @@ class _Handler(BaseHTTPRequestHandler):
         content = "".join(tokens)
         whole = reply(content, False)
         if fault == "midstream_error":
-            raise _ErrorReply(500, RUNNER_STOPPED)
+            raise _ErrorReply(500, config.fault_message or RUNNER_STOPPED)
         if fault == "no_done":  # v0.24.0 on a repeated token: the stream just ends
             return self._end_stream() if stream else self._json(200, whole)
         if fault in ("truncated", "reset"):
@@ -851,8 +910,12 @@ class _Handler(BaseHTTPRequestHandler):
             "eval_duration": eval_ns,
         }
         final |= {k: v for k, v in metrics.items() if v}  # omitempty, like Go
+        final |= config.metrics
         if stream:
             self._line(final)
+            if fault == "hold_open":  # all was said, yet the stream is neither ended nor closed
+                self._hold_open = True
+                return None
             return self._end_stream()
         return self._json(200, final)
 
@@ -865,3 +928,106 @@ class _Handler(BaseHTTPRequestHandler):
             text = f"{message.get('system') or ''} {message.get('content') or ''}"
             count += 4 + len(_WORD_RE.findall(text)) + len(message.get("images") or [])
         return count
+
+
+# -- standalone: try obench without Ollama ----------------------------------------------------
+
+BUNDLED_IMAGES = Path(__file__).resolve().parents[1] / "images"
+STANDALONE_DELAYS_S = {"load_s": 0.5, "prompt_eval_s": 0.04, "token_delay_s": 0.004}
+TRAFFIC_ERRORS = (0, 7, -7)  # per image, as a real model's estimates vary
+
+
+def _vary(label: Body, index: int) -> Body:
+    """The label with its whole numbers off by a few, differently for each image (0–100 kept)."""
+    varied: Body = {}
+    for key, value in label.items():
+        if isinstance(value, dict):
+            varied[key] = _vary(value, index)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            varied[key] = min(100, max(0, value + TRAFFIC_ERRORS[index % len(TRAFFIC_ERRORS)]))
+        else:
+            varied[key] = value
+    return varied
+
+
+def _placeholder(schema: Any, defs: Body) -> Any:
+    """A value of the shape a JSON Schema asks for (pydantic's `$defs`/`$ref` resolved)."""
+    if not isinstance(schema, dict):
+        return None
+    if "$ref" in schema:
+        return _placeholder(defs.get(str(schema["$ref"]).rsplit("/", 1)[-1]), defs)
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties") or {}
+        return {key: _placeholder(sub, defs) for key, sub in properties.items()}
+    defaults = {"string": "unknown", "integer": 0, "number": 0.0, "boolean": False, "array": []}
+    return defaults.get(kind) if isinstance(kind, str) else None
+
+
+def bundled_reply(images: Path = BUNDLED_IMAGES) -> Callable[[Body], str]:
+    """Replies for the bundled scenarios: each image's label, varied per image; for any other
+    image, a reply of the shape the request's `format` schema asks for."""
+    answers: dict[str, Body] = {}
+    for labels_file in sorted(images.glob("*/labels.json")):
+        labels = json.loads(labels_file.read_text(encoding="utf-8"))
+        for index, (name, label) in enumerate(sorted(labels.items())):
+            image = labels_file.parent / name
+            if image.is_file():
+                answers[hashlib.sha256(image.read_bytes()).hexdigest()] = _vary(label, index)
+
+    def reply(body: Body) -> str:
+        sent = [i for m in body.get("messages") or [] for i in m.get("images") or []]
+        sent += body.get("images") or []
+        digest = hashlib.sha256(base64.b64decode(sent[-1])).hexdigest() if sent else ""
+        fmt = body.get("format")
+        answer = answers.get(digest)
+        if answer is None:
+            answer = _placeholder(fmt, fmt.get("$defs") or {}) if isinstance(fmt, dict) else None
+        return json.dumps(answer if answer is not None else {"ok": True}, ensure_ascii=False)
+
+    return reply
+
+
+def standalone_config(slowdown: float, seed: int = 0) -> FakeConfig:
+    delays = {key: value * slowdown for key, value in STANDALONE_DELAYS_S.items()}
+    vram = 1.0 if slowdown <= 1 else 0.0  # a slow server plays the CPU one in `ollama ps`
+    return FakeConfig(reply=bundled_reply(), jitter=0.05, seed=seed, vram_fraction=vram, **delays)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fake_ollama",
+        description="A fake Ollama 0.24.0 with llama3.2-vision that answers the bundled "
+        "scenarios plausibly, to try obench without Ollama, a GPU or Docker.",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        help="serve one server on 127.0.0.1:PORT (default: two, on 11434 and, 8× slower, 11435)",
+    )
+    parser.add_argument(
+        "--slowdown", type=float, default=1.0, help="multiply every delay (8: a CPU server)"
+    )
+    args = parser.parse_args(argv)
+    plans = [(args.port, args.slowdown)] if args.port else [(11434, 1.0), (11435, 8.0)]
+    servers: list[FakeOllama] = []
+    try:
+        for seed, (port, slowdown) in enumerate(plans):
+            server = FakeOllama(standalone_config(slowdown, seed), port=port).start()
+            servers.append(server)
+            print(f"fake Ollama 0.24.0 on {server.url} · delays ×{slowdown:g}", flush=True)
+        print("Ctrl-C stops", "them" if len(servers) > 1 else "it", flush=True)
+        threading.Event().wait()
+    except OSError as exc:
+        print(f"error: cannot serve on port {port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for server in servers:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

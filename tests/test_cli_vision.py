@@ -190,7 +190,7 @@ def test_tables_are_printed(fake_ollama: Make, tmp_path: Path) -> None:
     ):
         assert text in out
     assert "do not follow it" in out  # cpu's replies are fenced and have a string traffic level
-    assert len(list(tmp_path.glob("*-cctv.jsonl"))) == 1
+    assert len(list(tmp_path.glob("*-cctv-*.jsonl"))) == 1
 
 
 def test_faults_are_results_and_nothing_is_lost(fake_ollama: Make, tmp_path: Path) -> None:
@@ -284,7 +284,7 @@ def test_one_dead_target_does_not_stop_the_others(fake_ollama: Make, tmp_path: P
         "--out",
         str(tmp_path / "r.jsonl"),
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 4, result.output  # the run went on, but cpu has no result
     assert f"cpu: cannot connect to {dead}" in result.stderr
     summary = json.loads(result.stdout)
     by_name = {t["name"]: t for t in summary["targets"]}

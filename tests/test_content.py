@@ -131,3 +131,21 @@ def test_product_scenario_scores_descriptions_by_content() -> None:
     assert scores["description.fr"] == pytest.approx(1.0, abs=1e-3)  # the reference itself
     paraphrase = {**exact, "description": {**exact["description"], "fr": FR_WITH}}
     assert score_fields(paraphrase, label, product_scorers(label))["description.fr"] < 0.75
+
+
+def test_labels_with_facts_pass_the_checks_and_bad_facts_are_named(tmp_path: Path) -> None:
+    from ollama_bench.errors import UsageError
+    from ollama_bench.vision.preflight import check
+
+    check(load_scenario("products"))  # the bundled labels: facts are not part of the reply
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "tent.png").write_bytes((ROOT / "images/products/tent.png").read_bytes())
+    for facts, says in (
+        (["green"], "facts must map each of en, fr, es"),
+        ({"de": ["grün"]}, "facts has 'de'"),
+        ({"fr": "vert"}, "facts.fr must be a list"),
+    ):
+        (folder / "labels.json").write_text(json.dumps({"tent.png": {**TENT, "facts": facts}}))
+        with pytest.raises(UsageError, match=f"labels.json: tent.png: field facts: {says}"):
+            check(load_scenario("products", folder))

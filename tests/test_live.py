@@ -56,6 +56,7 @@ def test_one_real_request_is_timed_by_both_clocks() -> None:
         assert exchange.timing.ttft_ns < exchange.timing.latency_ns
         assert server.total_duration_ns is not None
         assert server.total_duration_ns <= exchange.timing.latency_ns
+        assert exchange.timing.suspicious == []
         json.loads(exchange.reply)  # format was sent: the reply must be JSON
 
     asyncio.run(ask())
@@ -63,25 +64,39 @@ def test_one_real_request_is_timed_by_both_clocks() -> None:
 
 def test_cli_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "live.jsonl"
+    images = len(load_scenario("cctv").images)
     result = CliRunner().invoke(
         app,
         [
-            "vision",
-            "--target",
-            f"live={LIVE_URL}",
-            "--model",
-            MODEL,
-            "--runs",
-            "1",
-            "--warmup",
-            "1",
-            "--out",
-            str(out),
-            "--json",
-            "--quiet",
+            *("vision", "--target", f"live={LIVE_URL}", "--model", MODEL),
+            *("--runs", "1", "--warmup", "1", "--out", str(out), "--json", "--quiet"),
+            *("--header", "X-Obench-Live-Test: 1"),  # a real server ignores an extra header
         ],
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["targets"][0]["samples"] == 4
-    assert out.read_text().count('"kind":"sample"') == 8
+    (target,) = summary["targets"]
+    assert target["samples"] == images and target["failed"] == 0
+    assert target["accuracy_images"] == images
+    samples = [json.loads(line) for line in out.read_text().splitlines()[1:-1]]
+    assert len([s for s in samples if s["kind"] == "sample"]) == images + 1
+    # the plausibility rules must never flag a real server's timings
+    assert target["suspicious"] == 0, [s["timing"]["suspicious"] for s in samples]
+    assert "implausible-timings" not in {w["code"] for w in summary["warnings"]}
+
+
+def test_downsized_copies_decode_on_a_real_server(tmp_path: Path) -> None:
+    out = tmp_path / "small.jsonl"
+    result = CliRunner().invoke(
+        app,
+        [
+            *("vision", "--scenario", "products", "--target", f"live={LIVE_URL}"),
+            *("--model", MODEL, "--runs", "1", "--warmup", "0", "--max-image-side", "256"),
+            *("--out", str(out), "--json", "--quiet"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    header = json.loads(out.read_text().splitlines()[0])
+    assert all(i["sent_width_px"] == 256 for i in header["images"])  # 512×512 PNGs
+    (target,) = json.loads(result.stdout)["targets"]
+    assert target["failed"] == 0 and target["valid_rate"] == 1.0

@@ -58,7 +58,8 @@ def sample(seq: int) -> Sample:
 
 
 def test_default_path_sorts_by_time(tmp_path: Path) -> None:
-    assert default_run_path(tmp_path, "cctv", NOW) == tmp_path / "20261120T154512Z-cctv.jsonl"
+    path = default_run_path(tmp_path, "cctv", NOW, "0123456789abcdef")
+    assert path == tmp_path / "20261120T154512Z-cctv-01234567.jsonl"
 
 
 def test_each_sample_is_on_disk_before_close(tmp_path: Path) -> None:

@@ -2,7 +2,10 @@
 
 Exit codes: 0 the run completed (failed requests are results), 1 a check found warnings
 (doctor), 2 usage or input error (or Docker missing for up/down), 3 no target usable,
-130 interrupted (partial results kept and shown). Each command's --help lists its own.
+4 the run completed but a target had no successful measured request (or failed more often than
+--max-failure-rate), 74 the run file could not be written (disk full; what was measured is
+shown), 130/143/129 interrupted by Ctrl-C/SIGTERM/SIGHUP (partial results kept and shown).
+Each command's --help lists its own.
 """
 
 from ollama_bench.cli import vision  # noqa: F401, I001  (each registers its commands on app,

@@ -5,6 +5,7 @@ Command modules (vision.py, ops.py) register themselves on `app`; cli/__init__.p
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +13,19 @@ import typer
 
 from ollama_bench import __version__
 from ollama_bench.cnn import cli as cnn_cli
+from ollama_bench.models import TargetSpec
+from ollama_bench.targets.auth import parse_headers
+from ollama_bench.targets.spec import DEFAULT_TARGETS, parse_targets
 
 EXIT_CODES = (
     "Exit codes: 0 the run completed (failed requests are counted, not fatal); "
     "2 usage or input error; 3 no target usable (unreachable or model missing); "
-    "130 interrupted by Ctrl-C (finished requests are kept and summarised)."
+    "4 the run completed but some target had no successful measured request, or failed more "
+    "often than --max-failure-rate; "
+    "74 the run file could not be written (disk full): the run stopped, what was measured is "
+    "summarised; "
+    "130, 143, 129 interrupted by Ctrl-C, SIGTERM or SIGHUP (finished requests are kept and "
+    "summarised)."
 )
 TargetOpt = Annotated[
     list[str] | None,
@@ -27,6 +36,20 @@ TargetOpt = Annotated[
         envvar="OBENCH_TARGETS",
         help="Ollama server, NAME=URL[,OPTION=VALUE...]; repeat for each. "
         "Default: gpu=http://localhost:11434 and cpu=http://localhost:11435.",
+    ),
+]
+HEADERS_ENV = "OBENCH_HEADERS"
+HeaderOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--header",
+        "-H",
+        metavar="'NAME: VALUE'",
+        help="HTTP header sent on every call to every target (the probe too), e.g. for an auth "
+        "proxy; repeat for each. Values are never printed or stored. "
+        f"Env {HEADERS_ENV}: one header per line. "
+        "Credentials in a target URL (http://user:pass@host) are sent as Basic auth; "
+        "OLLAMA_API_KEY, when set, as Bearer (unless a header or URL gives Authorization).",
     ),
 ]
 ModelOpt = Annotated[str, typer.Option(envvar="OBENCH_MODEL", help="Ollama model.")]
@@ -42,6 +65,13 @@ FileOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 DebugOpt = Annotated[bool, typer.Option(help="Show tracebacks.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+def target_specs(targets: list[str] | None, headers: list[str] | None) -> list[TargetSpec]:
+    """--target values (or the defaults) with the --header values (or OBENCH_HEADERS lines)."""
+    lines = headers if headers else os.environ.get(HEADERS_ENV, "").splitlines()
+    return parse_targets(targets or list(DEFAULT_TARGETS), parse_headers(lines))
+
 
 app = typer.Typer(
     help="Benchmark vision language models served by Ollama: speed, validity, accuracy. "

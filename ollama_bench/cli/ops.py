@@ -8,14 +8,24 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ollama_bench.cli.app import DebugOpt, FileOpt, JsonOpt, ModelOpt, QuietOpt, TargetOpt, app
+from ollama_bench.cli.app import (
+    DebugOpt,
+    FileOpt,
+    HeaderOpt,
+    JsonOpt,
+    ModelOpt,
+    QuietOpt,
+    TargetOpt,
+    app,
+    target_specs,
+)
 from ollama_bench.console import err_console, fail
 from ollama_bench.errors import ObenchError, UsageError
 from ollama_bench.models import RequestSettings, TargetSpec
 from ollama_bench.ops import doctor as doctor_checks
 from ollama_bench.ops import stack
 from ollama_bench.ops.pulling import PullOutcome, pull_all
-from ollama_bench.targets.spec import DEFAULT_TARGETS, parse_targets
+from ollama_bench.untrusted import printable
 from ollama_bench.views.ops_tables import (
     PullView,
     diagnosis_json,
@@ -54,6 +64,7 @@ def up(
         ),
     ] = None,
     target: TargetOpt = None,
+    header: HeaderOpt = None,
     model: ModelOpt = "llama3.2-vision",
     timeout: Annotated[
         float, typer.Option(min=1, help="Seconds to wait for the servers to answer.")
@@ -70,7 +81,7 @@ def up(
         stack.default_variant() if gpu is None else "gpu" if gpu else "cpu-only"
     )
     try:
-        specs = servers(parse_targets(target or list(DEFAULT_TARGETS)), "up")
+        specs = servers(target_specs(target, header), "up")
         if variant == "cpu-only" and gpu is None:
             err_console.print("no nvidia-smi on this machine: starting the CPU server only")
         infos = stack.up(
@@ -124,6 +135,7 @@ def pull_targets(
 @app.command(epilog=PULL_EXIT)
 def pull(
     target: TargetOpt = None,
+    header: HeaderOpt = None,
     model: ModelOpt = "llama3.2-vision",
     force: Annotated[
         bool, typer.Option("--force", help="Pull even where the model is already present.")
@@ -139,10 +151,7 @@ def pull(
     """
     try:
         outcomes = pull_targets(
-            servers(parse_targets(target or list(DEFAULT_TARGETS)), "pull"),
-            model,
-            force=force,
-            quiet=quiet,
+            servers(target_specs(target, header), "pull"), model, force=force, quiet=quiet
         )
     except ObenchError as exc:
         raise fail(exc, debug) from None
@@ -155,6 +164,7 @@ def pull(
 @app.command(epilog=DOCTOR_EXIT)
 def doctor(
     target: TargetOpt = None,
+    header: HeaderOpt = None,
     model: ModelOpt = "llama3.2-vision",
     load: Annotated[
         bool,
@@ -188,10 +198,12 @@ def doctor(
     try:
         diagnosis = asyncio.run(
             doctor_checks.run(
-                servers(parse_targets(target or list(DEFAULT_TARGETS)), "doctor"),
+                servers(target_specs(target, header), "doctor"),
                 settings,
                 load=load,
-                on_loading=lambda spec: err_console.print(f"loading {model} on {spec.name}…"),
+                on_loading=lambda spec: err_console.print(
+                    f"loading {printable(model)} on {spec.name}…", highlight=False
+                ),
             )
         )
     except ObenchError as exc:

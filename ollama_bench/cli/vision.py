@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ollama_bench.cli.app import EXIT_CODES, app
+from ollama_bench.cli.app import EXIT_CODES, HeaderOpt, app, target_specs
+from ollama_bench.cli.signals import stops_like_ctrl_c
 from ollama_bench.console import err_console, fail, show
-from ollama_bench.errors import ObenchError
+from ollama_bench.errors import FailedRunError, ObenchError, RunFileError
 from ollama_bench.models import RequestSettings
 from ollama_bench.store import read_vision_run
-from ollama_bench.targets.spec import DEFAULT_TARGETS, parse_targets
+from ollama_bench.untrusted import printable
 from ollama_bench.views.ops_tables import print_placements
-from ollama_bench.views.tables import ProgressReporter, print_probe, progress_bar, render
+from ollama_bench.views.tables import (
+    ProgressReporter,
+    print_give_up,
+    print_notices,
+    print_probe,
+    progress_bar,
+    render,
+)
+from ollama_bench.vision import preflight
 from ollama_bench.vision.bench import Outcome, VisionJob, run_vision
+from ollama_bench.vision.gate import run_problem
+from ollama_bench.vision.health import DEFAULT_GIVE_UP_AFTER
 from ollama_bench.vision.scenarios import builtin_names, load_scenario
 from ollama_bench.vision.summary import summarise
 
@@ -40,6 +52,7 @@ def vision(
             "--target", "-t", metavar="NAME=URL", envvar="OBENCH_TARGETS", help=TARGET_HELP
         ),
     ] = None,
+    header: HeaderOpt = None,
     model: Annotated[
         str, typer.Option(envvar="OBENCH_MODEL", help="Ollama model to benchmark.")
     ] = "llama3.2-vision",
@@ -112,6 +125,37 @@ def vision(
             "--pull", envvar="OBENCH_PULL", help="First pull the model on targets that lack it."
         ),
     ] = False,
+    give_up_after: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            envvar="OBENCH_GIVE_UP_AFTER",
+            help="Stop sending to a target after this many connect failures or timeouts in a "
+            "row (its remaining requests are recorded as skipped); 0 never gives up.",
+        ),
+    ] = DEFAULT_GIVE_UP_AFTER,
+    max_failure_rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=100,
+            metavar="PCT",
+            envvar="OBENCH_MAX_FAILURE_RATE",
+            help="Exit 4 when a target fails more than this percentage of its measured "
+            "requests (it always does when one has no successful request). For CI.",
+        ),
+    ] = None,
+    max_image_side: Annotated[
+        int | None,
+        typer.Option(
+            min=16,
+            metavar="PX",
+            envvar="OBENCH_MAX_IMAGE_SIDE",
+            help="Send images whose longest side is larger as a copy downsized to PX (Pillow, "
+            "LANCZOS, aspect and format kept); the run file records each copy's size and "
+            "sha256. llama3.2-vision looks at 1120 px at most.",
+        ),
+    ] = None,
     monitor: Annotated[
         bool,
         typer.Option(
@@ -145,44 +189,60 @@ def vision(
         keep_alive=keep_alive,
         timeout_s=timeout,
         structured=structured,
+        max_image_side_px=max_image_side,
     )
     outcome = Outcome()
-    try:
-        job = VisionJob(
-            scenario=load_scenario(scenario, images),
-            settings=settings,
-            targets=parse_targets(target or list(DEFAULT_TARGETS)),
-            warmup=warmup,
-            runs=runs,
-            out=out,
-            monitor=monitor,
-        )
-        if pull:
-            from ollama_bench.cli.ops import pull_targets  # registered after vision
-
-            pull_targets(job.targets, model, force=False, quiet=quiet)
-        with progress_bar(err_console, enabled=not quiet) as bar:
-            summary = asyncio.run(
-                run_vision(
-                    job,
-                    outcome,
-                    on_probe=lambda infos: print_probe(infos, err_console),
-                    observer=lambda total: ProgressReporter(bar, total),
-                    on_placement=lambda readings: print_placements(readings, err_console),
-                )
+    with stops_like_ctrl_c() as stop:
+        try:
+            job = VisionJob(
+                scenario=load_scenario(scenario, images).with_max_image_side(max_image_side),
+                settings=settings,
+                targets=target_specs(target, header),
+                warmup=warmup,
+                runs=runs,
+                out=out,
+                monitor=monitor,
+                give_up_after=give_up_after,
             )
-    except ObenchError as exc:
-        raise fail(exc, debug) from None
-    except KeyboardInterrupt:
-        if outcome.summary is None:
-            err_console.print("interrupted before any request finished; nothing was recorded")
-            raise typer.Exit(130) from None
-        err_console.print(
-            f"[yellow]interrupted:[/yellow] finished requests are in {outcome.run_file}"
-        )
-        show(outcome.summary, json_output, render)
-        raise typer.Exit(130) from None
+            print_notices(preflight.check(job.scenario), err_console)
+            if pull:
+                from ollama_bench.cli.ops import pull_targets  # registered after vision
+
+                pull_targets(job.targets, model, force=False, quiet=quiet)
+            with progress_bar(err_console, enabled=not quiet) as bar:
+                summary = asyncio.run(
+                    run_vision(
+                        job,
+                        outcome,
+                        on_probe=lambda infos: print_probe(infos, err_console),
+                        observer=lambda total: ProgressReporter(bar, total),
+                        on_placement=lambda readings: print_placements(readings, err_console),
+                        on_give_up=lambda name, why: print_give_up(name, why, err_console),
+                    )
+                )
+        except RunFileError as exc:  # the disk filled: what was measured is shown, then why
+            if outcome.summary is not None:
+                show(outcome.summary, json_output, render)
+            raise fail(exc, debug) from None
+        except ObenchError as exc:
+            raise fail(exc, debug) from None
+        except KeyboardInterrupt:
+            by = "" if stop.signum == signal.SIGINT else f" by {stop.name}"
+            if outcome.summary is None:
+                err_console.print(
+                    f"interrupted{by} before any request finished; nothing was recorded"
+                )
+                raise typer.Exit(stop.exit_code) from None
+            err_console.print(
+                f"[yellow]interrupted{by}:[/yellow] finished requests are in "
+                f"{printable(str(outcome.run_file))}"
+            )
+            show(outcome.summary, json_output, render)
+            raise typer.Exit(stop.exit_code) from None
     show(summary, json_output, render)
+    if problem := run_problem(summary, max_failure_rate):
+        hint = f"each failed request is in {summary.run_file} with its error"
+        raise fail(FailedRunError(problem, hint), debug)
 
 
 @app.command(epilog="Exit codes: 0 shown; 2 the file cannot be read.")

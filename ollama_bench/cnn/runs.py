@@ -41,9 +41,9 @@ from ollama_bench.store import RunWriter, default_run_path
 from ollama_bench.views.tables import progress_bar
 
 
-def run_path(out: Path, label: str, started_at: datetime) -> Path:
+def run_path(out: Path, label: str, started_at: datetime, run_id: str) -> Path:
     """`out` itself when it names a .jsonl file, else a time-stamped file inside it."""
-    return out if out.suffix == ".jsonl" else default_run_path(out, label, started_at)
+    return out if out.suffix == ".jsonl" else default_run_path(out, label, started_at, run_id)
 
 
 class _Recorder:
@@ -177,7 +177,7 @@ def run_infer(plan: infer.InferPlan, out: Path, console: Console, quiet: bool) -
         matmul=infer.measure_matmul(plan),
         host=host_info(),
     )
-    path = run_path(out, f"cnn-infer-{plan.model}", started_at)
+    path = run_path(out, f"cnn-infer-{plan.model}", started_at, header.run_id)
     recorded = _record(
         header, path, plan.steps(), lambda r: infer.run(plan, spec, prepared, r), console, quiet
     )
@@ -226,7 +226,7 @@ def run_parallel(
         repetitions=plan.repetitions,
         host=host_info(),
     )
-    path = run_path(out, "cnn-parallel-resnet18", started_at)
+    path = run_path(out, "cnn-parallel-resnet18", started_at, header.run_id)
     recorded = _record(
         header, path, plan.steps(), lambda r: parallel.run(plan, spec, r), console, quiet
     )
@@ -308,7 +308,7 @@ def run_train(
             else:
                 identical[0] = train.train_distributed(plan, dataset, count, emit).weights_identical
 
-    path = run_path(out, "cnn-train", started_at)
+    path = run_path(out, "cnn-train", started_at, header.run_id)
     recorded = _record(header, path, epochs * len(order), work, console, quiet)
     samples = [s for s in recorded.samples if isinstance(s, EpochSample)]
     if not samples:

@@ -1,8 +1,9 @@
 """The only code that speaks to model servers.
 
 `base.py` is what the rest of obench sees (the `Target` protocol, `Exchange`, `TargetFailure`),
-`spec.py` parses `--target`, and each API has its module (`ollama.py`; `ocr.py`, the in-process
-OCR baseline, with `overlay.py` mapping what it reads to fields). `open_target` picks the module
+`spec.py` parses `--target`, `auth.py` gives the headers every call carries (credentials,
+--header, API keys), and each API has its module (`ollama.py`; `ocr.py`, the in-process OCR
+baseline, with `overlay.py` mapping what it reads to fields). `open_target` picks the module
 for a target.
 """
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import ollama
-import pydantic
 
 from ollama_bench.models import (
     Placement,
@@ -29,9 +28,15 @@ from ollama_bench.models import (
     TargetSpec,
     Timing,
 )
+from ollama_bench.targets.auth import request_headers
 from ollama_bench.targets.base import Exchange, TargetFailure
+from ollama_bench.untrusted import clip, storable
 
 PROBE_TIMEOUT_S = 10.0
+#: How long to wait for the end of a stream after its final `done: true` chunk.
+DRAIN_S = 0.5
+#: A server's error text is kept up to this length: a megabyte of it per sample helps no one.
+MAX_ERROR_CHARS = 2000
 
 #: Ollama releases whose engine has the mllama (llama3.2-vision) implementation. 0.30 replaced
 #: the Go engine with llama-server, which answers HTTP 500 "unknown model architecture: 'mllama'".
@@ -104,7 +109,7 @@ def classify_error(exc: BaseException, timeout_s: float) -> RequestError:
     """A stable kind for each way a request can fail, with the server's or library's words."""
     if isinstance(exc, ollama.ResponseError):
         kind = f"http_{exc.status_code}" if exc.status_code >= 0 else "stream_error"
-        return RequestError(kind=kind, message=exc.error)
+        return RequestError(kind=kind, message=clip(storable(exc.error), MAX_ERROR_CHARS))
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return RequestError(kind="timeout", message=f"no complete reply within {timeout_s:g} s")
     if isinstance(exc, httpx.ConnectError | ConnectionError):
@@ -113,7 +118,8 @@ def classify_error(exc: BaseException, timeout_s: float) -> RequestError:
         return RequestError(kind="truncated", message=f"stream cut short: {exc}")
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
         return RequestError(kind="reset", message=f"connection lost: {exc or type(exc).__name__}")
-    return RequestError(kind="protocol", message=f"{type(exc).__name__}: {exc}")
+    message = clip(storable(f"{type(exc).__name__}: {exc}"), MAX_ERROR_CHARS)
+    return RequestError(kind="protocol", message=message)
 
 
 class OllamaTarget:
@@ -123,8 +129,11 @@ class OllamaTarget:
         self.spec = spec
         self.settings = settings
         timeout = httpx.Timeout(settings.timeout_s, connect=PROBE_TIMEOUT_S)
-        self._client = ollama.AsyncClient(host=spec.url, timeout=timeout)
-        self._http = httpx.AsyncClient(base_url=spec.url, timeout=PROBE_TIMEOUT_S)
+        headers = request_headers(spec)  # the same on every call, the /api/version probe too
+        self._client = ollama.AsyncClient(host=spec.endpoint, timeout=timeout, headers=headers)
+        self._http = httpx.AsyncClient(
+            base_url=spec.endpoint, timeout=PROBE_TIMEOUT_S, headers=headers
+        )
         self.options: dict[str, Any] = {
             "temperature": settings.temperature,
             "seed": settings.seed,
@@ -142,12 +151,17 @@ class OllamaTarget:
 
     async def probe(self) -> TargetInfo:
         """Reachable? Which version? Is the model there? Never raises for a server's fault."""
-        info = TargetInfo(name=self.spec.name, url=self.spec.url, options=self.spec.options)
+        info = TargetInfo(
+            name=self.spec.name,
+            url=self.spec.url,
+            options=self.spec.options,
+            sent_headers=sorted(self.spec.headers),
+        )
         model = self.settings.model
         try:
             response = await self._http.get("/api/version")
             response.raise_for_status()
-            info.version = str(response.json()["version"])
+            info.version = clip(storable(str(response.json()["version"])), MAX_ERROR_CHARS)
             info.reachable = True
             listed = await self._client.list()
             wanted = canonical_model(model)
@@ -175,12 +189,14 @@ class OllamaTarget:
             info.error = f"{self.spec.url} did not answer within {PROBE_TIMEOUT_S:g} s"
         except ConnectionError:
             info.error = f"cannot connect to {self.spec.url}"
-        except (httpx.HTTPStatusError, KeyError, ValueError, pydantic.ValidationError) as exc:
-            info.error = (
-                f"{self.spec.url} does not answer like Ollama ({type(exc).__name__}: {exc})"
-            )
         except (ollama.ResponseError, httpx.HTTPError) as exc:
-            info.error = f"{self.spec.url}: {exc}"
+            if isinstance(exc, httpx.HTTPStatusError):
+                info.error = f"{self.spec.url} does not answer like Ollama ({exc})"
+            else:
+                info.error = f"{self.spec.url}: {clip(storable(str(exc)), MAX_ERROR_CHARS)}"
+        except Exception as exc:  # whatever a hostile answer breaks: the target is unusable
+            broke = clip(storable(f"{type(exc).__name__}: {exc}"), MAX_ERROR_CHARS)
+            info.error = f"{self.spec.url} does not answer like Ollama ({broke})"
         if (
             info.version
             and (why := mllama_version_warning(info.version))
@@ -246,6 +262,7 @@ class OllamaTarget:
         ttft_ns: int | None = None
         final: ollama.ChatResponse | None = None
         error: RequestError | None = None
+        stream: AsyncIterator[ollama.ChatResponse] | None = None
         message = {"role": "user", "content": prompt, "images": [image]}
         started = time.perf_counter_ns()
         try:
@@ -263,21 +280,38 @@ class OllamaTarget:
                         if ttft_ns is None:
                             ttft_ns = time.perf_counter_ns() - started
                         parts.append(content)
-                    if chunk.done:
+                    if chunk.done:  # reply and timings are complete, whatever the server does next
                         final = chunk
+                        break
         except (
             Exception,
             TimeoutError,
         ) as exc:  # every failure becomes data; Ctrl-C still propagates
             error = classify_error(exc, self.settings.timeout_s)
         latency_ns = time.perf_counter_ns() - started
+        if stream is not None:
+            await _finish(stream)
         if error is None and final is None:
             error = RequestError(
                 kind="truncated", message="stream ended without a final done chunk"
             )
         server = _server_timings(final) if final is not None else None
         timing = Timing(latency_ns=latency_ns, ttft_ns=ttft_ns, server=server)
-        return Exchange(reply="".join(parts), timing=timing, error=error)
+        return Exchange(reply=storable("".join(parts)), timing=timing, error=error)
+
+
+async def _finish(stream: AsyncIterator[ollama.ChatResponse]) -> None:
+    """Read what follows the final chunk (normally just the end of the stream, so the connection
+    is reused and the next request pays no new connect), for at most DRAIN_S; a server that holds
+    the stream open after `done` is cut off there. Nothing read here changes the result."""
+    with contextlib.suppress(Exception, TimeoutError):
+        async with asyncio.timeout(DRAIN_S):
+            async for _ in stream:
+                pass
+    closing = getattr(stream, "aclose", None)  # an async generator: closes the HTTP response
+    if closing is not None:
+        with contextlib.suppress(Exception):
+            await closing()
 
 
 def _server_timings(final: ollama.ChatResponse) -> ServerTimings:

@@ -1,11 +1,22 @@
-"""Targets as given on the command line: `NAME=URL[,OPTION=VALUE...]`, parsed and checked."""
+"""Targets as given on the command line: `NAME=URL[,OPTION=VALUE...]`, parsed and checked.
+
+Option names are checked against the API's own list (for Ollama, the official client's
+`ollama.Options`), so a typo is an error instead of an option the server silently ignores. A few
+keys configure obench itself rather than the server (RESERVED_KEYS). A second target written
+after a comma is caught and the right syntax shown. Credentials in a URL are taken out of it:
+the URL keeps `user:***@` for printing and storing, the password goes to an excluded field.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+
+import ollama
+import pydantic
+from pydantic import SecretStr
 
 from ollama_bench.errors import UsageError
 from ollama_bench.models import TargetSpec
@@ -13,26 +24,59 @@ from ollama_bench.models import TargetSpec
 DEFAULT_TARGETS = ("gpu=http://localhost:11434", "cpu=http://localhost:11435")
 DEFAULT_PORT = 11434
 
+#: Keys of NAME=URL,KEY=VALUE that configure obench for this target rather than being request
+#: options; each API's valid option names are checked apart (`option_names`).
+RESERVED_KEYS: frozenset[str] = frozenset()
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_USERINFO = re.compile(r"(?<=//)([^/@:]*):([^/@]*)@")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d+(/.*)?$")
+
+
+def option_names(api: str = "ollama") -> frozenset[str]:
+    """Request options the API accepts: for Ollama, the fields of the official client's Options."""
+    return frozenset(ollama.Options.model_fields)
+
+
+def mask_credentials(text: str) -> str:
+    """`text` with any URL password replaced by `***`, for messages.
+
+    >>> mask_credentials("gpu=http://alice:s3cret@box:11434,num_gpu=0")
+    'gpu=http://alice:***@box:11434,num_gpu=0'
+    """
+    return _USERINFO.sub(r"\1:***@", text)
 
 
 def normalise_url(url: str) -> str:
-    """Base URL as the official client builds it: scheme http and port 11434 unless given.
+    """Base URL as the official client builds it: scheme http and port 11434 unless given;
+    a password becomes `***` (see `split_credentials`).
 
     >>> normalise_url("localhost")
     'http://localhost:11434'
     >>> normalise_url("https://box.lan:8443/")
     'https://box.lan:8443'
+    >>> normalise_url("http://alice:s3cret@box.lan")
+    'http://alice:***@box.lan:11434'
     """
     text = url.strip().rstrip("/")
     if "://" not in text:
         text = f"http://{text}"
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {url!r}")
+        raise ValueError(f"not an http(s) URL: {mask_credentials(url)!r}")
     port = parts.port or DEFAULT_PORT
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme}://{host}:{port}{parts.path}"
+    user = ""
+    if parts.username is not None:
+        user = parts.username + (":***" if parts.password is not None else "") + "@"
+    return f"{parts.scheme}://{user}{host}:{port}{parts.path}"
+
+
+def split_credentials(url: str) -> SecretStr | None:
+    """The password given in `url` (percent-decoded), or None."""
+    text = url.strip() if "://" in url else f"http://{url.strip()}"
+    password = urlsplit(text).password
+    return SecretStr(unquote(password)) if password is not None else None
 
 
 def _option_value(text: str) -> Any:
@@ -44,7 +88,43 @@ def _option_value(text: str) -> Any:
     return value if isinstance(value, (int, float, bool)) else text
 
 
-def parse_target(spec: str) -> TargetSpec:
+def _looks_like_target(key: str, value: str) -> bool:
+    """`cpu=http://b:11435` after a comma: an unknown key whose value is a URL or host:port."""
+    if key in option_names() or key in RESERVED_KEYS or not _NAME.match(key):
+        return False
+    return "://" in value or bool(_HOST_PORT.match(value))
+
+
+def _second_target(spec: str, parts: list[str], index: int) -> UsageError:
+    first = mask_credentials(",".join(parts[:index]))
+    second = mask_credentials(",".join(parts[index:]))
+    return UsageError(
+        f"target {mask_credentials(spec)!r}: {mask_credentials(parts[index])!r} is a second "
+        "target, not an option",
+        f"give each its own --target: --target {first} --target {second} "
+        "(in OBENCH_TARGETS, separate them with spaces)",
+    )
+
+
+def _check_options(spec: str, options: dict[str, Any], api: str = "ollama") -> None:
+    valid = option_names(api)
+    for key in options:
+        if key not in valid and key not in RESERVED_KEYS:
+            raise UsageError(
+                f"target {mask_credentials(spec)!r}: unknown option {key!r}",
+                f"{api.title()} options are: {', '.join(sorted(valid))}",
+            )
+    try:
+        ollama.Options.model_validate({k: v for k, v in options.items() if k in valid})
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        key = str(error["loc"][0])
+        raise UsageError(
+            f"target {mask_credentials(spec)!r}: option {key}={options[key]!r}: {error['msg']}"
+        ) from None
+
+
+def parse_target(spec: str, headers: dict[str, SecretStr] | None = None) -> TargetSpec:
     """`NAME=URL[,OPTION=VALUE...]`, a bare URL named after its host and port, or `NAME=ocr`.
 
     >>> parse_target("cpu=http://localhost:11434,num_gpu=0,num_thread=8").options
@@ -52,52 +132,74 @@ def parse_target(spec: str) -> TargetSpec:
     >>> parse_target("box.lan:11435").name
     'box.lan-11435'
     """
-    head, *option_texts = [part.strip() for part in spec.split(",")]
+    parts = [part.strip() for part in spec.split(",")]
+    head, *option_texts = parts
     name, sep, url = head.partition("=")
     if not sep or "://" in name or (":" in name and not url):
         name, url = "", head
-    if url.strip().lower() == "ocr" and name:
-        return _ocr_target(spec, name, option_texts)
+    if name and url.strip().lower() == "ocr":
+        return _ocr_target(spec, name, parts)
     try:
         base = normalise_url(url)
     except ValueError:
         raise UsageError(
-            f"target {spec!r}: {url!r} is not a URL",
+            f"target {mask_credentials(spec)!r}: {mask_credentials(url)!r} is not a URL",
             "use NAME=URL, e.g. gpu=http://localhost:11434",
         ) from None
     if not name:
-        parts = urlsplit(base)
-        name = f"{parts.hostname}-{parts.port}"
+        where = urlsplit(base)
+        name = f"{where.hostname}-{where.port}"
     if not _NAME.match(name):
-        raise UsageError(f"target {spec!r}: name {name!r} must be letters, digits, '.', '_' or '-'")
-    return TargetSpec(name=name, url=base, options=_options(spec, option_texts))
-
-
-def _options(spec: str, option_texts: list[str]) -> dict[str, Any]:
+        raise UsageError(
+            f"target {mask_credentials(spec)!r}: name {name!r} must be letters, digits, "
+            "'.', '_' or '-'"
+        )
     options: dict[str, Any] = {}
-    for text in option_texts:
+    for index, text in enumerate(option_texts, start=1):
         key, sep, value = text.partition("=")
         if not sep or not key.strip():
             raise UsageError(
-                f"target {spec!r}: option {text!r} is not KEY=VALUE",
+                f"target {mask_credentials(spec)!r}: option {mask_credentials(text)!r} is not "
+                "KEY=VALUE",
                 "e.g. gpu=http://h:11434,num_gpu=0",
             )
+        if _looks_like_target(key.strip(), value.strip()):
+            raise _second_target(spec, parts, index)
         options[key.strip()] = _option_value(value.strip())
-    return options
+    _check_options(spec, options)
+    return TargetSpec(
+        name=name,
+        url=base,
+        options=options,
+        password=split_credentials(url),
+        headers=headers or {},
+    )
 
 
-def _ocr_target(spec: str, name: str, option_texts: list[str]) -> TargetSpec:
+def _ocr_target(spec: str, name: str, parts: list[str]) -> TargetSpec:
     """`NAME=ocr[,threads=N]`: the in-process OCR baseline (targets/ocr.py), no URL."""
     from ollama_bench.targets.ocr import IN_PROCESS, ocr_options
 
     if not _NAME.match(name):
         raise UsageError(f"target {spec!r}: name {name!r} must be letters, digits, '.', '_' or '-'")
-    options = ocr_options(spec, _options(spec, option_texts))
-    return TargetSpec(name=name, url=IN_PROCESS, options=options, api="ocr")
+    options: dict[str, Any] = {}
+    for index, text in enumerate(parts[1:], start=1):
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(
+                f"target {spec!r}: option {text!r} is not KEY=VALUE", "e.g. ocr=ocr,threads=1"
+            )
+        if _looks_like_target(key.strip(), value.strip()):
+            raise _second_target(spec, parts, index)
+        options[key.strip()] = _option_value(value.strip())
+    return TargetSpec(name=name, url=IN_PROCESS, options=ocr_options(spec, options), api="ocr")
 
 
-def parse_targets(specs: list[str]) -> list[TargetSpec]:
-    targets = [parse_target(s) for s in specs]
+def parse_targets(
+    specs: list[str], headers: dict[str, SecretStr] | None = None
+) -> list[TargetSpec]:
+    """Every --target, each given the --header values to send on every call."""
+    targets = [parse_target(s, headers) for s in specs]
     names = [t.name for t in targets]
     if duplicated := sorted({n for n in names if names.count(n) > 1}):
         raise UsageError(

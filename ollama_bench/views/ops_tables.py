@@ -1,6 +1,7 @@
 """Rendering for the server commands (up, pull, doctor): rich for people, JSON for programs.
 
-Nothing here talks to a server; it formats what stack.py, pulling.py and doctor.py found.
+Nothing here talks to a server; it formats what stack.py, pulling.py and doctor.py found, each
+public entry making its input printable first (untrusted.py), since most of it is server text.
 Placement that contradicts a target's name is shown in a red panel: it is the mistake that
 silently turns a GPU-versus-CPU comparison into a CPU-versus-CPU one.
 """
@@ -25,6 +26,7 @@ from rich.text import Text
 from ollama_bench.models import PlacementReading, TargetInfo, TargetSpec
 from ollama_bench.ops.doctor import Diagnosis, Finding, TargetCheck, placement_findings
 from ollama_bench.ops.pulling import PullOutcome, PullTally
+from ollama_bench.untrusted import printable, sanitised
 from ollama_bench.views.tables import fmt_bytes
 
 LOUD_CODES = frozenset({"gpu-on-cpu", "cpu-on-gpu", "gpu-partial"})
@@ -82,6 +84,7 @@ def _finding_line(finding: Finding) -> Text:
 
 
 def render_diagnosis(diagnosis: Diagnosis, console: Console) -> None:
+    diagnosis = sanitised(diagnosis)
     console.print(doctor_table(diagnosis))
     loud = [f for f in diagnosis.findings if f.code in LOUD_CODES]
     if loud:
@@ -110,7 +113,7 @@ def diagnosis_json(diagnosis: Diagnosis) -> str:
 
 def print_placements(readings: Sequence[PlacementReading], console: Console) -> None:
     """After the warm-up of `obench vision`: where each target has the model, loudly if wrong."""
-    for reading in readings:
+    for reading in sanitised(list(readings)):
         label = reading.placement.label if not reading.error else f"unknown ({reading.error})"
         console.print(f"  {reading.target}: model loaded {label}", highlight=False)
         for finding in placement_findings(reading.target, reading.placement):
@@ -154,7 +157,7 @@ class PullView:
             self._tasks[spec.name],
             total=tally.total_bytes or None,
             completed=tally.completed_bytes,
-            status=tally.status,
+            status=printable(tally.status),
             rate="?" if rate is None else f"{fmt_bytes(int(rate))}/s",
             eta=fmt_eta(tally.eta_s),
         )
@@ -172,6 +175,7 @@ def fmt_eta(seconds: float | None) -> str:
 
 
 def print_pull_outcome(outcome: PullOutcome, model: str, console: Console) -> None:
+    outcome, model = sanitised(outcome), printable(model)
     size = f", {fmt_bytes(outcome.size_bytes)}" if outcome.size_bytes else ""
     digest = (outcome.digest or "")[:12]
     if outcome.state == "present":
@@ -196,7 +200,8 @@ def pull_json(outcomes: Sequence[PullOutcome]) -> str:
 
 def print_stack(infos: Sequence[TargetInfo], model: str, console: Console) -> None:
     """After `obench up`: each server's URL, version, and whether it has the model yet."""
-    for info in infos:
+    model = printable(model)
+    for info in sanitised(list(infos)):
         if info.model_present:
             state = f"{model} ready ({(info.model_digest or '')[:12]})"
         else:

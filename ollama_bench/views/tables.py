@@ -1,15 +1,16 @@
 """Rendering only: rich tables and a progress bar for people, JSON for programs.
 
-Nothing here measures or computes a statistic; it formats a RunSummary (summary.py).
+Nothing here measures or computes a statistic; it formats a RunSummary (summary.py). Every
+public entry makes its input printable first (untrusted.py: rich markup escaped, control
+characters and escape sequences shown, not obeyed): versions, digests, error texts and names come
+from servers or from a run file, and reach the terminal only that way.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,6 +23,8 @@ from rich.progress import (
 from rich.table import Table
 
 from ollama_bench.models import Sample, TargetInfo
+from ollama_bench.untrusted import printable, sanitised
+from ollama_bench.vision.preflight import Notice
 from ollama_bench.vision.quality import Change
 from ollama_bench.vision.runner import Step
 from ollama_bench.vision.summary import Comparison, RunSummary, Stat, TargetSummary
@@ -87,6 +90,20 @@ def _cpu(t: TargetSummary) -> str:
     return fmt_pct_pair(u.cpu_pct_mean, u.cpu_pct_peak) + run
 
 
+def _accuracy(t: TargetSummary) -> str:
+    """`98% (6 images)`: the share, how many images it rests on, and, when the target leaves
+    fields unanswered, over how many fields: `100% (6 images, 2 of 3 fields)`."""
+    share = t.accuracy.get("overall")
+    if share is None:
+        return "–"
+    notes = []
+    if n := t.accuracy_images:
+        notes.append(f"{n} image{'' if n == 1 else 's'}")
+    if t.unanswered:
+        notes.append(_answered(t))
+    return f"{fmt_share(share)} ({', '.join(notes)})" if notes else fmt_share(share)
+
+
 def _spread(stat: Stat) -> str:
     if stat.mean is None:
         return "–"
@@ -111,7 +128,7 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
             [f"{t.samples} ({t.failed})" if t.usable else "unusable" for t in targets],
         ),
         ("valid JSON", [fmt_share(t.valid_rate) for t in targets]),
-        ("accuracy", [_overall(t) for t in targets]),
+        ("accuracy", [_accuracy(t) for t in targets]),
         ("same reply every round", [fmt_share(t.repeat_identical_rate) for t in targets]),
         ("latency median", [fmt_seconds(t.latency_s.median) for t in targets]),
         ("latency p90", [fmt_seconds(t.latency_s.p90) for t in targets]),
@@ -135,19 +152,21 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
     return table
 
 
-def _overall(t: TargetSummary) -> str:
-    """Overall accuracy; over the fields it answers when a target leaves some unanswered."""
-    shown = fmt_share(t.accuracy.get("overall"))
+def _answered(t: TargetSummary) -> str:
     fields = [k for k in t.accuracy if k != "overall"]
     answered = [f for f in fields if f not in t.unanswered]
-    if t.unanswered and t.accuracy.get("overall") is not None:
-        return f"{shown} ({len(answered)} of {len(fields)} fields)"
-    return shown
+    return f"{len(answered)} of {len(fields)} fields"
 
 
-def _accuracy(t: TargetSummary, field: str) -> str:
+def _field_accuracy(t: TargetSummary, field: str) -> str:
+    """A field's share; `not answered` for a field the target leaves unanswered by design."""
     if field == "overall":
-        return _overall(t)
+        share = t.accuracy.get("overall")
+        return (
+            f"{fmt_share(share)} ({_answered(t)})"
+            if t.unanswered and share is not None
+            else fmt_share(share)
+        )
     if t.accuracy.get(field) is None and field in t.unanswered:
         return "[dim]not answered[/dim]"
     return fmt_share(t.accuracy.get(field))
@@ -162,7 +181,7 @@ def accuracy_table(targets: Sequence[TargetSummary]) -> Table | None:
     for t in targets:
         table.add_column(t.name, justify="right")
     for field in [*fields, "overall"]:
-        table.add_row(field, *[_accuracy(t, field) for t in targets])
+        table.add_row(field, *[_field_accuracy(t, field) for t in targets])
     return table
 
 
@@ -204,13 +223,11 @@ def quality_table(summary: RunSummary) -> Table | None:
     return table
 
 
-def _untrusted(text: str) -> str:
-    """A model's text made safe for a terminal: no control characters, no rich markup."""
-    return escape(re.sub(r"[\x00-\x1f\x7f-\x9f]", "?", text))
-
-
 def reply_differences(summary: RunSummary) -> list[str]:
-    """One line per comparison: the first (image, round) where the replies differ."""
+    """One line per comparison: the first (image, round) where the replies differ.
+
+    `summary` must be printable already (render sanitises it): the values are a model's text.
+    """
     lines = []
     for c in summary.comparisons:
         d = c.reply_difference
@@ -218,9 +235,8 @@ def reply_differences(summary: RunSummary) -> list[str]:
             continue
         where = f"{d.path}: " if d.path else "reply: "
         lines.append(
-            f"{escape(c.target)} vs {escape(c.baseline)} differ first at {_untrusted(d.image)} "
-            f"round {d.round + 1}, {_untrusted(where)}{_untrusted(d.target)} vs "
-            f"{_untrusted(d.baseline)}"
+            f"{c.target} vs {c.baseline} differ first at {d.image} round {d.round + 1}, "
+            f"{where}{d.target} vs {d.baseline}"
         )
     return lines
 
@@ -243,6 +259,7 @@ def speedup_table(summary: RunSummary) -> Table | None:
 
 
 def render(summary: RunSummary, console: Console) -> None:
+    summary = sanitised(summary)
     sent = "schema" if summary.structured else "none"
     title = f"[bold]{summary.scenario}[/bold] · {summary.model} · format {sent}"
     if summary.interrupted:
@@ -267,7 +284,7 @@ def render(summary: RunSummary, console: Console) -> None:
 
 def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
     """One line per target: what the probe found, or why the target is left out."""
-    for info in infos:
+    for info in sanitised(list(infos)):
         if info.usable and info.api == "ocr":
             threads = info.options.get("threads")
             console.print(
@@ -286,6 +303,22 @@ def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
             console.print(f"  [yellow]warning[/yellow] {warning}")
 
 
+def print_notices(notices: Sequence[Notice], console: Console) -> None:
+    """What the checks before the first request found (vision/preflight.py)."""
+    for notice in notices:
+        hint = f" [dim]({printable(notice.hint)})[/dim]" if notice.hint else ""
+        console.print(f"[yellow]warning[/yellow] {printable(notice.message)}{hint}")
+
+
+def print_give_up(target: str, reason: str, console: Console) -> None:
+    """Said once, when the runner stops sending to a target (vision/health.py)."""
+    console.print(
+        f"[yellow]warning[/yellow] {printable(target)}: {printable(reason)}: no more requests go "
+        "to it; the rest of its requests are recorded as skipped [dim](--give-up-after)[/dim]",
+        highlight=False,
+    )
+
+
 class ProgressReporter:
     """Runner observer that drives a rich progress bar."""
 
@@ -294,9 +327,8 @@ class ProgressReporter:
         self.task = progress.add_task("starting", total=total)
 
     def started(self, step: Step) -> None:
-        self.progress.update(
-            self.task, description=f"{step.phase} {step.target} · {step.image.name}"
-        )
+        where = printable(f"{step.target} · {step.image.name}")
+        self.progress.update(self.task, description=f"{step.phase} {where}")
 
     def finished(self, sample: Sample) -> None:
         self.progress.advance(self.task)

@@ -8,6 +8,7 @@ propagates. Utilisation samples (ops/utilisation.py) go to the run file as the r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from ollama_bench import __version__
-from ollama_bench.errors import NoTargetError
+from ollama_bench.errors import NoTargetError, RunFileError
 from ollama_bench.models import (
     Monitoring,
     Placement,
@@ -34,6 +35,7 @@ from ollama_bench.ops.utilisation import Monitor
 from ollama_bench.store import RunWriter, default_run_path
 from ollama_bench.targets import open_target
 from ollama_bench.targets.base import Target, TargetFailure
+from ollama_bench.vision.health import DEFAULT_GIVE_UP_AFTER, TargetHealth
 from ollama_bench.vision.runner import Observer, Step, execute, plan
 from ollama_bench.vision.scenarios import Scenario
 from ollama_bench.vision.summary import RunSummary, summarise
@@ -48,6 +50,7 @@ class VisionJob:
     runs: int
     out: Path  # a .jsonl file, or a folder for a time-stamped one
     monitor: bool = True  # sample container CPU/memory and GPUs during the run
+    give_up_after: int = DEFAULT_GIVE_UP_AFTER  # connect failures/timeouts in a row; 0: never
 
 
 @dataclass
@@ -71,8 +74,8 @@ class _Recorder:
         self.observer.started(step)
 
     def finished(self, sample: Sample) -> None:
-        self.writer.append(sample)
-        self.outcome.samples.append(sample)
+        self.outcome.samples.append(sample)  # summarised even if the disk is full
+        self.writer.append(sample)  # raises RunFileError then, which stops the run
         self.observer.finished(sample)
 
 
@@ -130,6 +133,7 @@ async def run_vision(
     on_probe: Callable[[list[TargetInfo]], None],
     observer: Callable[[int], Observer],
     on_placement: Callable[[list[PlacementReading]], None] = lambda readings: None,
+    on_give_up: Callable[[str, str], None] = lambda target, reason: None,
 ) -> RunSummary:
     """Raises NoTargetError (exit 3) when no target can be used; otherwise always summarises."""
     overlays = job.scenario.overlay_task()
@@ -153,7 +157,9 @@ async def run_vision(
         header = _header(job, infos, started_at, monitor.monitoring)
         out = job.out
         path = (
-            out if out.suffix == ".jsonl" else default_run_path(out, job.scenario.name, started_at)
+            out
+            if out.suffix == ".jsonl"
+            else default_run_path(out, job.scenario.name, started_at, header.run_id)
         )
         writer = RunWriter(path, header)
         outcome.run_file = path
@@ -163,15 +169,28 @@ async def run_vision(
         interrupted = True
 
         def keep(sample: UtilisationSample) -> None:
-            writer.append(sample)
             outcome.utilisation.append(sample)
+            with contextlib.suppress(RunFileError):  # the request loop stops on its next write
+                writer.append(sample)
 
         monitor.start(keep)
+        health = TargetHealth(job.give_up_after, on_give_up)
+
+        def alive() -> list[str]:  # a target given up on would answer /api/ps no better
+            return [name for name in usable if not health.given_up(name)]
+
         try:
             recorder = _Recorder(writer, outcome, observer(len(steps)))
             structured = job.settings.structured
-            await execute(warmup, targets, job.scenario, structured=structured, observer=recorder)
-            outcome.placements += await read_placements(targets, usable, "warmup")
+            await execute(
+                warmup,
+                targets,
+                job.scenario,
+                structured=structured,
+                observer=recorder,
+                health=health,
+            )
+            outcome.placements += await read_placements(targets, alive(), "warmup")
             on_placement(outcome.placements)
             await execute(
                 measured,
@@ -180,8 +199,9 @@ async def run_vision(
                 structured=structured,
                 observer=recorder,
                 first_seq=len(warmup),
+                health=health,
             )
-            outcome.placements += await read_placements(targets, usable, "run")
+            outcome.placements += await read_placements(targets, alive(), "run")
             interrupted = False
         finally:
             monitor.stop()
@@ -203,6 +223,8 @@ async def run_vision(
                 placements=outcome.placements,
                 utilisation=outcome.utilisation,
             )
+        if writer.failure is not None:  # every request is on disk, but the footer did not fit
+            raise writer.failure
         return outcome.summary
     finally:
         monitor.stop()

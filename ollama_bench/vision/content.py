@@ -107,3 +107,16 @@ def label_facts(label: Mapping[str, Any], language: str) -> list[str]:
     if not isinstance(found, list):
         return []
     return [f for f in found if isinstance(f, str)]
+
+
+def facts_problem(value: Any, languages: Sequence[str]) -> str | None:
+    """What is wrong with a label's `facts` (language → list of phrases), or None."""
+    shape = f"map each of {', '.join(languages)} to a list of short phrases"
+    if not isinstance(value, Mapping):
+        return f"facts must {shape}"
+    for language, facts in value.items():
+        if language not in languages:
+            return f"facts has {language!r}, not one of the description's languages; {shape}"
+        if not isinstance(facts, list) or not all(isinstance(f, str) and f.strip() for f in facts):
+            return f"facts.{language} must be a list of non-empty phrases"
+    return None

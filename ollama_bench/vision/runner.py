@@ -8,15 +8,17 @@ observer as they complete, so an interrupted run keeps all of them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from ollama_bench.models import FieldError, Phase, Sample, Validation
+from ollama_bench.models import FieldError, Phase, Sample, Timing, Validation
 from ollama_bench.targets.base import Exchange, Target
+from ollama_bench.vision.health import TargetHealth
 from ollama_bench.vision.scenarios import ImageInput, Scenario
-from ollama_bench.vision.scoring import extract_json, score_fields
+from ollama_bench.vision.scoring import FieldScorer, clip, extract_json, score_fields
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,45 @@ def judge(
 ) -> tuple[Validation | None, dict[str, float] | None]:
     """Validation and score of a completed reply; (None, None) when the request failed.
 
-    Fields the target does not answer by design (`Exchange.unanswered`) are neither required
-    nor scored: they are reported as not answered, not hidden inside a lower score.
+    Never raises: the reply is untrusted, and a reply that breaks the judging (a RecursionError
+    from JSON nested thousands deep, anything else) is a recorded validation failure, scored 0
+    where the scorers still run, never a lost sample or an abandoned run. Fields the target does
+    not answer by design (`Exchange.unanswered`) are neither required nor scored: they are
+    reported as not answered, not hidden inside a lower score.
     """
     if exchange.error is not None:
         return None, None
+    try:
+        return _judge(scenario, exchange, label)
+    except Exception as exc:
+        why = f"the reply cannot be judged ({type(exc).__name__}: {exc})"
+        error = FieldError(path="", message=clip(why))
+        validation = Validation(extraction="none", valid=False, errors=[error])
+        score = None
+        if label is not None:
+            with contextlib.suppress(Exception):
+                score = score_fields(None, label, _scorers(scenario, label, exchange.unanswered))
+        return validation, score
+
+
+def _scorers(
+    scenario: Scenario, label: Mapping[str, object], unanswered: Sequence[str]
+) -> dict[str, FieldScorer]:
+    return {k: v for k, v in scenario.scorers(label).items() if not _within(k, unanswered)}
+
+
+def _judge(
+    scenario: Scenario, exchange: Exchange, label: Mapping[str, object] | None
+) -> tuple[Validation, dict[str, float] | None]:
     unanswered = exchange.unanswered
-    value, extraction = extract_json(exchange.reply)
+    try:
+        value, extraction = extract_json(exchange.reply)
+        nothing = "no JSON object found in the reply"
+    except RecursionError:
+        value, extraction = None, "none"
+        nothing = "the reply's JSON is nested too deeply to parse"
     if extraction == "none":
-        errors = [FieldError(path="", message="no JSON object found in the reply")]
+        errors = [FieldError(path="", message=nothing)]
     else:
         errors = [e for e in scenario.validate(value) if _about_answered(e, unanswered)]
     server = exchange.timing.server
@@ -87,8 +119,7 @@ def judge(
     validation = Validation(extraction=extraction, valid=not errors, errors=errors)
     if label is None:
         return validation, None
-    scorers = {k: v for k, v in scenario.scorers(label).items() if not _within(k, unanswered)}
-    return validation, score_fields(value, label, scorers)
+    return validation, score_fields(value, label, _scorers(scenario, label, unanswered))
 
 
 async def execute(
@@ -99,12 +130,20 @@ async def execute(
     structured: bool,
     observer: Observer,
     first_seq: int = 0,
+    health: TargetHealth | None = None,
 ) -> None:
+    """Send each step in order; a target `health` has given up on is not sent to (see health.py)."""
     schema = scenario.schema if structured else None
     for seq, step in enumerate(steps, start=first_seq):
         observer.started(step)
         started_at = datetime.now(UTC)
-        exchange = await targets[step.target].chat(scenario.prompt, step.image.data, schema)
+        refusal = health.refusal(step.target) if health is not None else None
+        if refusal is not None:
+            exchange = Exchange(reply="", timing=Timing(latency_ns=0), error=refusal)
+        else:
+            exchange = await targets[step.target].chat(scenario.prompt, step.image.data, schema)
+            if health is not None:
+                health.record(step.target, exchange.error)
         validation, score = judge(scenario, exchange, scenario.labels.get(step.image.name))
         observer.finished(
             Sample(

@@ -3,10 +3,15 @@
 Pure functions: no I/O, no clocks. Models often wrap JSON in ```json fences or prose even when
 asked not to, so extraction is lenient but records how lenient it had to be; validation is
 strict (JSON types must match the schema); scoring is per field, each score in [0, 1].
+
+A reply is untrusted and may be megabytes of brackets: the search for embedded JSON tries at
+most MAX_EMBEDDED_ATTEMPTS starting points, only where an object can begin, so judging stays
+linear in the reply's length; the reply itself is stored whole.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
@@ -17,12 +22,26 @@ from typing import Any, Literal
 import jsonschema
 from pydantic import BaseModel, ValidationError
 
+from ollama_bench import untrusted
 from ollama_bench.models import FieldError
 
 Extraction = Literal["clean", "fenced", "embedded", "none"]
 FieldScorer = Callable[[Any, Any], float]  # (expected, actual) → [0, 1]
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)```", re.DOTALL)
+_OBJECT_START = re.compile(r"\{\s*[\"}]")  # where a JSON object can begin: `{"` or `{}`
+
+#: Starting points tried for JSON embedded in prose. Each failed try costs up to the reply's
+#: length (the parser's error message counts lines from the start), so an uncapped search of a
+#: reply made of "{" is quadratic: 30 s for 300 KB.
+MAX_EMBEDDED_ATTEMPTS = 64
+#: Validation messages may quote the offending value; a megabyte of it helps no one.
+MAX_MESSAGE_CHARS = 300
+
+
+def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text`, cut to MAX_MESSAGE_CHARS (or `limit`) characters."""
+    return untrusted.clip(text, limit)
 
 
 def extract_json(text: str) -> tuple[Any, Extraction]:
@@ -34,25 +53,39 @@ def extract_json(text: str) -> tuple[Any, Extraction]:
     ({'a': 1}, 'fenced')
     >>> extract_json('The answer is {"a": {"b": 2}} as requested.')
     ({'a': {'b': 2}}, 'embedded')
+
+    Raises RecursionError when nothing was found and some candidate was nested too deeply for
+    the parser: the caller says so instead of "no JSON".
     """
+    too_deep: RecursionError | None = None
     stripped = text.strip()
     try:
         return json.loads(stripped), "clean"
     except json.JSONDecodeError:
         pass
+    except RecursionError as exc:
+        too_deep = exc
     for block in _FENCE.findall(text):
         try:
             return json.loads(block.strip()), "fenced"
         except json.JSONDecodeError:
             continue
+        except RecursionError as exc:
+            too_deep = exc
     decoder = json.JSONDecoder()
-    for match in re.finditer(r"[{\[]", text):
+    starts = _OBJECT_START.finditer(text)
+    for match in itertools.islice(starts, MAX_EMBEDDED_ATTEMPTS):
         try:
             value, _ = decoder.raw_decode(text, match.start())
         except json.JSONDecodeError:
             continue
+        except RecursionError as exc:
+            too_deep = exc
+            continue
         if isinstance(value, dict):
             return value, "embedded"
+    if too_deep is not None:
+        raise too_deep
     return None, "none"
 
 
@@ -62,7 +95,7 @@ def validate_with_model(value: Any, model: type[BaseModel]) -> list[FieldError]:
         model.model_validate(value, strict=True)
     except ValidationError as exc:
         return [
-            FieldError(path=".".join(str(p) for p in err["loc"]), message=err["msg"])
+            FieldError(path=".".join(str(p) for p in err["loc"]), message=clip(err["msg"]))
             for err in exc.errors()
         ]
     return []
@@ -73,7 +106,7 @@ def validate_with_schema(value: Any, schema: Mapping[str, Any]) -> list[FieldErr
     validator_cls = jsonschema.validators.validator_for(schema)
     errors = validator_cls(schema).iter_errors(value)
     found = [
-        FieldError(path=".".join(str(p) for p in err.absolute_path), message=err.message)
+        FieldError(path=".".join(str(p) for p in err.absolute_path), message=clip(err.message))
         for err in errors
     ]
     return sorted(found, key=lambda e: e.path)

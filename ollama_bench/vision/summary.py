@@ -27,6 +27,7 @@ from ollama_bench.models import (
 )
 from ollama_bench.ops.doctor import placement_findings, role_of
 from ollama_bench.stats import MIN_N_FOR_P90, Summary, Verdict, speedup
+from ollama_bench.vision.preflight import input_notices
 from ollama_bench.vision.quality import (
     Change,
     ReplyDifference,
@@ -87,9 +88,11 @@ class TargetSummary(BaseModel):
     prompt_tokens_per_s: Stat
     gap_s: Stat  # client latency − server total_duration
     cold_load_s: float | None = None  # median load_duration of requests that paid a load
+    suspicious: int = 0  # completed requests whose server timings cannot be true: no rates
     accuracy: dict[str, float | None] = Field(default_factory=dict)  # "overall" and each field
     unanswered: list[str] = Field(default_factory=list)  # fields it does not answer: not scored
     repeat_identical_rate: float | None = None  # later rounds' replies equal to the first's
+    accuracy_images: int = 0  # distinct images the accuracy rests on (labelled, answered)
     placement: Placement | None = None  # where the model ran: after the warm-up, else at the end
     utilisation: UtilisationSummary | None = None
 
@@ -164,9 +167,11 @@ def summarise_target(
         ),
         gap_s=Stat.of(_seconds([t.gap_ns for t in timings])),
         cold_load_s=statistics.median(_seconds(cold_loads)) if cold_loads else None,
+        suspicious=sum(1 for t in timings if t.suspicious),
         accuracy=accuracy,
         unanswered=unanswered,
         repeat_identical_rate=repeat_identical_rate(measured),
+        accuracy_images=len({s.image for s in done if s.score is not None}),
     )
 
 
@@ -353,6 +358,33 @@ def _warnings(
                     hint="each error is in the run file; failed requests are not timed",
                 )
             )
+        implausible = [s for s in measured if s.ok and s.timing.suspicious]
+        if implausible:
+            found.append(
+                Warning(
+                    target=name,
+                    code="implausible-timings",
+                    message=f"{len(implausible)} of {summary.samples} requests on {name} "
+                    f"reported server timings that cannot be true "
+                    f"({implausible[0].timing.suspicious[0]}): their token rates, gap and "
+                    "load time are left out",
+                    hint="latency and TTFT are the client's own and still count; "
+                    "is the server's clock or version sound?",
+                )
+            )
+        skipped = [s for s in measured if s.error and s.error.kind == "skipped"]
+        if skipped and skipped[0].error:
+            why = skipped[0].error.message.removeprefix("not sent: ")
+            found.append(
+                Warning(
+                    target=name,
+                    code="gave-up",
+                    message=f"{len(skipped)} of its {summary.samples} measured requests were "
+                    f"not sent ({why})",
+                    hint="they count as failed; --give-up-after sets how many connect failures "
+                    "or timeouts in a row end a target (0: never)",
+                )
+            )
         cold = [s for s in measured if s.timing.cold]
         if cold:
             found.append(
@@ -398,6 +430,10 @@ def _warnings(
                     hint=f"raise --num-predict (now {header.settings.num_predict})",
                 )
             )
+    found += [
+        Warning(target=None, code=n.code, message=n.message, hint=n.hint)
+        for n in input_notices(header.images, header.labels)
+    ]
     if header.labels == {} and any(s.samples for s in targets):
         found.append(
             Warning(

@@ -6,6 +6,7 @@ brings its own JSON Schema. Nothing here talks to the network.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -17,6 +18,12 @@ from typing import Any
 from ollama_bench.errors import UsageError
 from ollama_bench.models import FieldError, ImageInfo
 from ollama_bench.targets.overlay import OverlayField, OverlayTask
+from ollama_bench.vision.imaging import (
+    OLLAMA_FORMATS,
+    Picture,
+    inspect,
+    resize_longest_side,
+)
 from ollama_bench.vision.scoring import FieldScorer
 
 #: Formats Ollama v0.24 decodes (JPEG, PNG, BMP, TIFF, WebP); GIF is not among them.
@@ -34,24 +41,69 @@ def data_path(name: str) -> Path:
 
 @dataclass(frozen=True)
 class ImageInput:
-    """One image file to send; its bytes are read once and never written to a run file."""
+    """One image file to send; its bytes are read once and never written to a run file.
+
+    With `max_side_px`, a larger image is sent as a copy downsized to that longest side.
+    """
 
     name: str
     path: Path
+    max_side_px: int | None = None
 
     @cached_property
-    def data(self) -> bytes:
+    def original(self) -> bytes:
         try:
             return self.path.read_bytes()
         except OSError as exc:
             raise UsageError(f"cannot read image {self.path}: {exc.strerror}") from None
 
     @cached_property
+    def picture(self) -> Picture:
+        """What the file holds; a UsageError naming it when Ollama could not decode it."""
+        try:
+            picture = inspect(self.original)
+        except ValueError as exc:
+            raise UsageError(
+                f"image {self.path} does not decode ({exc})", "replace or remove the file"
+            ) from None
+        if picture.format not in OLLAMA_FORMATS:
+            raise UsageError(
+                f"image {self.path} is a {picture.format} file, which Ollama cannot decode",
+                "convert it to JPEG, PNG, BMP, TIFF or WebP",
+            )
+        return picture
+
+    @property
+    def resized(self) -> bool:
+        return self.max_side_px is not None and self.picture.longest_side_px > self.max_side_px
+
+    @cached_property
+    def data(self) -> bytes:
+        """The bytes sent: the file's, or its downsized copy."""
+        if self.max_side_px is not None and self.resized:
+            return resize_longest_side(self.original, self.max_side_px)
+        return self.original
+
+    @cached_property
     def sha256(self) -> str:
+        """Of the bytes sent."""
         return hashlib.sha256(self.data).hexdigest()
 
     def info(self) -> ImageInfo:
-        return ImageInfo(name=self.name, sha256=self.sha256, size_bytes=len(self.data))
+        picture = self.picture
+        info = ImageInfo(
+            name=self.name,
+            sha256=hashlib.sha256(self.original).hexdigest(),
+            size_bytes=len(self.original),
+            format=picture.format,
+            width_px=picture.width_px,
+            height_px=picture.height_px,
+        )
+        if self.resized:
+            sent = inspect(self.data)
+            info.sent_sha256, info.sent_size_bytes = self.sha256, len(self.data)
+            info.sent_width_px, info.sent_height_px = sent.width_px, sent.height_px
+        return info
 
 
 @dataclass(frozen=True)
@@ -64,10 +116,32 @@ class Scenario:
     images: list[ImageInput] = field(default_factory=list)
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
     ocr: dict[str, OverlayField] | None = None  # field → overlay: what an OCR target can read
+    # label keys that are not part of the expected reply (products: "facts"), each with a check
+    # returning what is wrong with its value, or None
+    label_extras: Mapping[str, Callable[[Any], str | None]] = field(default_factory=dict)
 
     @property
     def prompt_sha256(self) -> str:
         return hashlib.sha256(self.prompt.encode()).hexdigest()
+
+    @property
+    def labels_file(self) -> Path | None:
+        """Where the labels were read from (`labels.json` beside the images)."""
+        return self.images[0].path.parent / "labels.json" if self.images else None
+
+    def with_max_image_side(self, side_px: int | None) -> Scenario:
+        """The same scenario sending images larger than `side_px` as downsized copies."""
+        images = [dataclasses.replace(image, max_side_px=side_px) for image in self.images]
+        return dataclasses.replace(self, images=images)
+
+    def label_errors(self, label: Mapping[str, Any]) -> list[FieldError]:
+        """What keeps `label` from being a reply this scenario accepts, its extras checked apart."""
+        reply = {k: v for k, v in label.items() if k not in self.label_extras}
+        errors = self.validate(reply)
+        for key, check in self.label_extras.items():
+            if key in label and (why := check(label[key])) is not None:
+                errors.append(FieldError(path=key, message=why))
+        return errors
 
     def overlay_task(self) -> OverlayTask:
         """What an OCR target is asked: the reply's top-level fields and where they are overlaid."""

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ollama_bench.targets.overlay import OverlayField
-from ollama_bench.vision.content import describes, label_facts
+from ollama_bench.vision.content import describes, facts_problem, label_facts
 from ollama_bench.vision.scenarios import Scenario, data_path, load_images, read_prompt
 from ollama_bench.vision.scoring import (
     FieldScorer,
@@ -103,4 +103,5 @@ def load_builtin(name: str, images_dir: Path | None = None) -> Scenario:
         images=images,
         labels=labels,
         ocr=dict(CCTV_OVERLAYS) if name == "cctv" else None,
+        label_extras={"facts": lambda v: facts_problem(v, LANGUAGES)} if name == "products" else {},
     )
