@@ -38,8 +38,9 @@ INSTALL_HINT = "pip install 'ollama-bench[ocr]' (Python 3.12 or older)"
 IN_PROCESS = "in-process"
 
 #: One onnxruntime thread by default: on a small machine shared with servers or other work,
-#: intra-op threads that spin while waiting for a core cost more than they bring (measured on
-#: 2 shared cores: 0.76 s per frame with 1 thread, 1.27–1.44 s with 2). `threads=N` changes it.
+#: intra-op threads that spin while waiting for a core cost more than they bring. Measured on 2
+#: cores per cctv frame: idle, 0.28 s with 1 thread and 0.25 s with 2; busy with other work,
+#: 0.5–0.76 s with 1 and 1.2–1.4 s with 2. `threads=N` changes it.
 DEFAULT_THREADS = 1
 
 
