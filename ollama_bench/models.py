@@ -24,11 +24,12 @@ CLOCK_SLACK_NS = 10_000_000
 CLOCK_SLACK = 0.02
 
 Phase = Literal["warmup", "measured"]
-Api = Literal["ollama", "ocr"]  # ocr: the in-process OCR baseline (targets/ocr.py), no server
+Api = Literal["ollama", "openai", "ocr"]  # ocr: the in-process OCR baseline (targets/ocr.py)
+ResponseFormat = Literal["json_schema", "json_object"]
 
 
 class TargetSpec(BaseModel):
-    """One Ollama server to measure, as given on the command line.
+    """One server to measure, as given on the command line.
 
     `url` is what is printed and stored: credentials given in it show as `user:***@`. The secrets
     themselves (the URL's password, --header values) are excluded from every dump and repr;
@@ -39,8 +40,10 @@ class TargetSpec(BaseModel):
 
     name: str
     url: str
-    options: dict[str, Any] = Field(default_factory=dict)  # Ollama options sent with every request
-    api: Api = "ollama"
+    # Ollama: request options; OpenAI-compatible: extra top-level request fields; ocr: threads
+    options: dict[str, Any] = Field(default_factory=dict)
+    api: Api = "ollama"  # which API the server speaks (reserved key `api=`; `NAME=ocr`: ocr)
+    images: bool = True  # False: the prompt is sent without the image (reserved key `images=`)
     password: SecretStr | None = Field(default=None, exclude=True, repr=False)
     headers: dict[str, SecretStr] = Field(default_factory=dict, exclude=True, repr=False)
 
@@ -77,6 +80,7 @@ class TargetInfo(BaseModel):
     url: str
     options: dict[str, Any] = Field(default_factory=dict)
     api: Api = "ollama"
+    images: bool = True  # False: this target was sent the prompts without their images
     sent_headers: list[str] = Field(default_factory=list)  # --header names; values never kept
     reachable: bool = False
     version: str | None = None
@@ -87,6 +91,10 @@ class TargetInfo(BaseModel):
     quantization: str | None = None  # details.quantization_level, e.g. "Q4_K_M"
     parameter_size: str | None = None  # details.parameter_size, e.g. "10.7B"
     capabilities: list[str] = Field(default_factory=list)
+    server: str | None = None  # OpenAI-compatible: "llama.cpp" when /props answers, else None
+    context_length: int | None = None  # OpenAI-compatible: the server's context (llama.cpp n_ctx)
+    # OpenAI-compatible: the response_format form the server accepted when the probe tried it
+    response_format: ResponseFormat | None = None
     # /api/ps at probe time: where the model already sits, or loaded=False when it is not
     # resident yet (the footer then has the readings taken after the warm-up and at the end)
     placement: Placement | None = None
@@ -99,7 +107,12 @@ class TargetInfo(BaseModel):
 
 
 class ServerTimings(BaseModel):
-    """The final `done: true` chunk's metrics; None where the server left a field out."""
+    """The server's own account of a request; None where the server does not report a figure.
+
+    Ollama: the final `done: true` chunk. OpenAI-compatible servers: token counts from `usage`,
+    durations from llama.cpp's `timings` (prompt_ms, predicted_ms) where the server sends them;
+    no such server reports a total or a load duration, so those stay None, never zero.
+    """
 
     total_duration_ns: int | None = None
     load_duration_ns: int | None = None
@@ -107,7 +120,7 @@ class ServerTimings(BaseModel):
     prompt_eval_duration_ns: int | None = None
     eval_count: int | None = None
     eval_duration_ns: int | None = None
-    done_reason: str | None = None
+    done_reason: str | None = None  # Ollama's done_reason, or OpenAI's finish_reason (same words)
 
     def contradictions(self, latency_ns: int) -> list[str]:
         """Why these figures cannot be true of a request the client saw take `latency_ns`.

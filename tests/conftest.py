@@ -1,4 +1,4 @@
-"""Shared fixtures: `fake_ollama` starts protocol-faithful fake Ollama servers for a test."""
+"""Shared fixtures: `fake_ollama` and `fake_openai` start protocol-faithful test servers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fake_ollama import FakeConfig, FakeOllama
+from fake_openai import FakeOpenAI, FakeOpenAIConfig
 
 
 @pytest.fixture
@@ -16,6 +17,21 @@ def fake_ollama() -> Iterator[Callable[..., FakeOllama]]:
 
     def make(**config: Any) -> FakeOllama:
         server = FakeOllama(FakeConfig(**config)).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[Callable[..., FakeOpenAI]]:
+    """A factory `make(**FakeOpenAIConfig fields) -> FakeOpenAI` (started); all stopped after."""
+    servers: list[FakeOpenAI] = []
+
+    def make(**config: Any) -> FakeOpenAI:
+        server = FakeOpenAI(FakeOpenAIConfig(**config)).start()
         servers.append(server)
         return server
 

@@ -221,3 +221,17 @@ def test_a_differing_reply_is_printed_inert() -> None:
     assert "[bold red]PWNED[/bold red]" in text  # shown as typed, not as markup
     ansi = console.export_text(styles=True)
     assert "\x1b[2J" not in ansi and "\x1b]0;" not in ansi and "\x07" not in ansi
+
+
+def test_a_text_only_target_is_compared_on_validity_only() -> None:
+    samples = []
+    for i in IMAGES:
+        samples.append(sample("cpu", i, 0, right(i)))
+        samples.append(sample("blind", i, 0, right(i, title="CAM ?")))
+    infos = [
+        TargetInfo(name="cpu", url="http://c"),
+        TargetInfo(name="blind", url="http://b", api="openai", images=False),
+    ]
+    (comparison,) = summarise(header(infos), samples, "run.jsonl").comparisons
+    assert set(comparison.quality) == {"valid_rate"}
+    assert comparison.identical_reply_pairs == len(IMAGES)

@@ -34,7 +34,8 @@ TargetOpt = Annotated[
         "-t",
         metavar="NAME=URL",
         envvar="OBENCH_TARGETS",
-        help="Ollama server, NAME=URL[,OPTION=VALUE...]; repeat for each. "
+        help="Server, NAME=URL[,OPTION=VALUE...] (api=openai for an OpenAI-compatible one); "
+        "repeat for each. "
         "Default: gpu=http://localhost:11434 and cpu=http://localhost:11435.",
     ),
 ]

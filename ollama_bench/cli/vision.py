@@ -32,7 +32,10 @@ from ollama_bench.vision.health import DEFAULT_GIVE_UP_AFTER
 from ollama_bench.vision.scenarios import builtin_names, load_scenario
 from ollama_bench.vision.summary import summarise
 
-TARGET_HELP = "Ollama server to measure; repeat for each. See TARGETS above."
+TARGET_HELP = (
+    "Server to measure (Ollama, or OpenAI-compatible with api=openai); repeat for each. "
+    "See TARGETS above."
+)
 
 
 @app.command(epilog=EXIT_CODES)
@@ -54,7 +57,11 @@ def vision(
     ] = None,
     header: HeaderOpt = None,
     model: Annotated[
-        str, typer.Option(envvar="OBENCH_MODEL", help="Ollama model to benchmark.")
+        str,
+        typer.Option(
+            envvar="OBENCH_MODEL",
+            help="Model to benchmark as the servers list it (Ollama tag, or id in /v1/models).",
+        ),
     ] = "llama3.2-vision",
     images: Annotated[
         Path | None,
@@ -83,8 +90,8 @@ def vision(
         typer.Option(
             "--format/--no-format",
             envvar="OBENCH_FORMAT",
-            help="Send the reply's JSON schema as Ollama's `format` "
-            "(structured outputs), or nothing.",
+            help="Send the reply's JSON schema as Ollama's `format` (OpenAI-compatible: "
+            "`response_format`), or nothing.",
         ),
     ] = True,
     timeout: Annotated[
@@ -180,6 +187,10 @@ def vision(
     The speed-up and the change in quality are reported against the target named cpu, else the
     first. NAME=ocr[,threads=N] adds the classic OCR baseline, run in this process (the ocr
     extra): it reads the cctv overlays (title, time stamp) and leaves traffic_level unanswered.
+
+    Two keys are obench's own: api=openai talks to an OpenAI-compatible server (llama-server,
+    vLLM, LM Studio, Ollama's /v1; its other options become extra request fields), and
+    images=false sends the prompt without the image (text-only model, or what the image costs).
     """
     settings = RequestSettings(
         model=model,

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, computed_field
 
 from ollama_bench.models import Placement, RequestSettings, TargetInfo, TargetSpec
+from ollama_bench.targets import open_target
 from ollama_bench.targets.base import TargetFailure
 from ollama_bench.targets.ollama import (
     OllamaTarget,
@@ -199,7 +200,18 @@ def target_findings(check: TargetCheck, settings: RequestSettings) -> list[Findi
         ]
     missing = f"model {model} is not on {info.url}"
     if info.error and info.error != missing:
-        return [Finding(level="error", code="bad-answer", target=name, message=info.error)]
+        hints = [w for w in info.warnings if info.api == "openai"]
+        return [
+            Finding(
+                level="error",
+                code="bad-answer",
+                target=name,
+                message=info.error,
+                hint="; ".join(hints),
+            )
+        ]
+    if info.api == "openai":
+        return _openai_findings(info, model, missing)
     found: list[Finding] = []
     why = mllama_version_warning(info.version or "")
     cannot_run = bool(why) and needs_mllama(model, info.model_family)
@@ -268,6 +280,33 @@ def target_findings(check: TargetCheck, settings: RequestSettings) -> list[Findi
     return found
 
 
+def _openai_findings(info: TargetInfo, model: str, missing: str) -> list[Finding]:
+    """An OpenAI-compatible server: the model it serves, and why placement stays unknown."""
+    name = info.name
+    if not info.model_present:
+        return [
+            Finding(
+                level="error",
+                code="model-missing",
+                target=name,
+                message=missing,
+                hint="; ".join(info.warnings) or "start the server with that model",
+            )
+        ]
+    found = [Finding(level="warning", code="target", target=name, message=w) for w in info.warnings]
+    found.append(
+        Finding(
+            level="note",
+            code="placement-unknown",
+            target=name,
+            message=f"{name} speaks the OpenAI-compatible API, which has no route saying "
+            "whether the model runs on a GPU or the CPU, so obench cannot check its name",
+            hint="check on that machine: nvidia-smi, or the server's start-up log",
+        )
+    )
+    return found
+
+
 def consistency_findings(checks: Sequence[TargetCheck]) -> list[Finding]:
     """Targets that hold different builds of the model, or run different Ollama releases."""
     found: list[Finding] = []
@@ -285,9 +324,10 @@ def consistency_findings(checks: Sequence[TargetCheck]) -> list[Finding]:
                 hint="pull the same tag everywhere: obench pull --force",
             )
         )
-    versions = {c.info.version for c in checks if c.info.version}
+    ollama = [c for c in checks if c.info.version and c.info.api == "ollama"]
+    versions = {c.info.version for c in ollama}
     if len(versions) > 1:
-        listed = ", ".join(f"{c.info.name} {c.info.version}" for c in checks if c.info.version)
+        listed = ", ".join(f"{c.info.name} {c.info.version}" for c in ollama)
         found.append(
             Finding(
                 level="note",
@@ -335,8 +375,9 @@ async def examine(
     on_loading: Callable[[TargetSpec], None] = lambda spec: None,
 ) -> list[TargetCheck]:
     """Probe every target at once; then, one target at a time, load (if asked) and read
-    `/api/ps` — one at a time so that two targets on one server each see their own load."""
-    targets = [OllamaTarget(spec, settings) for spec in specs]
+    `/api/ps` — one at a time so that two targets on one server each see their own load.
+    An OpenAI-compatible server loads its model when it starts: there is nothing to load."""
+    targets = [open_target(spec, settings) for spec in specs]
     try:
         infos = await asyncio.gather(*(t.probe() for t in targets))
         checks = [TargetCheck(info=info) for info in infos]
@@ -347,7 +388,8 @@ async def examine(
                 mllama_version_warning(check.info.version or "")
                 and needs_mllama(settings.model, check.info.model_family)
             )
-            if load and check.info.model_present and version_ok:
+            loadable = isinstance(target, OllamaTarget) and check.info.model_present
+            if load and loadable and version_ok and isinstance(target, OllamaTarget):
                 on_loading(target.spec)
                 try:
                     await target.load()

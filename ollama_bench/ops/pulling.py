@@ -86,10 +86,14 @@ class PullTally:
         return left / rate if rate and left > 0 else (0.0 if left <= 0 else None)
 
 
+#: Why `pull` leaves an OpenAI-compatible target alone.
+NOT_PULLABLE = "an OpenAI-compatible server serves the model it was started with: nothing to pull"
+
+
 class PullOutcome(BaseModel):
     target: str
     url: str
-    state: Literal["present", "pulled", "failed"]
+    state: Literal["present", "pulled", "failed", "skipped"]  # skipped: not an Ollama server
     digest: str | None = None
     size_bytes: int | None = None
     error: str | None = None
@@ -160,6 +164,13 @@ async def pull_all(
     outcomes: list[PullOutcome] = []
     forced_servers: set[str] = set()
     for spec in specs:
+        if spec.api != "ollama":
+            skipped = PullOutcome(
+                target=spec.name, url=spec.url, state="skipped", error=NOT_PULLABLE
+            )
+            observer.finished(skipped)
+            outcomes.append(skipped)
+            continue
         key = server_key(spec.url)
         async with OllamaTarget(spec, settings) as target:
             outcome = await _pull_one(target, force and key not in forced_servers, observer)

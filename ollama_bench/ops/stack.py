@@ -21,7 +21,7 @@ from typing import Literal
 from ollama_bench.errors import NoTargetError, UsageError
 from ollama_bench.models import RequestSettings, TargetInfo, TargetSpec
 from ollama_bench.ops.doctor import role_of
-from ollama_bench.targets.ollama import OllamaTarget
+from ollama_bench.targets import open_target
 
 PROJECT = "obench"  # -p on every call: the same stack whatever folder compose.yaml is in
 COMPOSE_FILE = "compose.yaml"
@@ -162,7 +162,7 @@ async def wait_ready(
 ) -> list[TargetInfo]:
     """Probe until every server answers `/api/version`; StackError after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
-    targets = [OllamaTarget(spec, settings) for spec in specs]
+    targets = [open_target(spec, settings) for spec in specs]
     try:
         while True:
             infos = list(await asyncio.gather(*(t.probe() for t in targets)))

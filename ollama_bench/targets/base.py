@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
+import httpx
+
 from ollama_bench.models import (
     Placement,
     RequestError,
@@ -19,6 +21,24 @@ from ollama_bench.models import (
     TextBox,
     Timing,
 )
+from ollama_bench.untrusted import clip, storable
+
+#: A server's error text is kept up to this length: a megabyte of it per sample helps no one.
+MAX_ERROR_CHARS = 2000
+
+
+def transport_error(exc: BaseException, timeout_s: float) -> RequestError:
+    """A stable kind for each way the connection can fail, whatever the API."""
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return RequestError(kind="timeout", message=f"no complete reply within {timeout_s:g} s")
+    if isinstance(exc, httpx.ConnectError | ConnectionError):
+        return RequestError(kind="connect", message=f"cannot connect: {exc}")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return RequestError(kind="truncated", message=f"stream cut short: {exc}")
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return RequestError(kind="reset", message=f"connection lost: {exc or type(exc).__name__}")
+    message = clip(storable(f"{type(exc).__name__}: {exc}"), MAX_ERROR_CHARS)
+    return RequestError(kind="protocol", message=message)
 
 
 class TargetFailure(Exception):
@@ -54,6 +74,9 @@ class Target(Protocol):
         """Where the model sits now; raises TargetFailure when that cannot be read."""
         ...
 
-    async def chat(self, prompt: str, image: bytes, schema: dict[str, Any] | None) -> Exchange:
-        """One timed request with one image; failures are returned in `Exchange.error`."""
+    async def chat(
+        self, prompt: str, image: bytes | None, schema: dict[str, Any] | None
+    ) -> Exchange:
+        """One timed request with one image (None: the prompt alone, for `images=false`);
+        failures are returned in `Exchange.error`."""
         ...

@@ -185,7 +185,9 @@ class OcrTarget:
         reply = read_overlays(boxes, self.task.mapping, width, height)
         return json.dumps(reply, ensure_ascii=False), boxes
 
-    async def chat(self, prompt: str, image: bytes, schema: dict[str, Any] | None) -> Exchange:
+    async def chat(
+        self, prompt: str, image: bytes | None, schema: dict[str, Any] | None
+    ) -> Exchange:
         """Read one frame; the prompt and schema are not used (the mapping says what to read)."""
         unanswered = self.task.unanswered if self.task else ()
         reply, boxes, error = "", None, None
@@ -194,6 +196,8 @@ class OcrTarget:
             try:
                 if self._engine is None:
                     raise RuntimeError("the OCR engine is not loaded (probe it first)")
+                if image is None:
+                    raise ValueError("OCR reads the image, and none was given")
                 async with asyncio.timeout(self.settings.timeout_s):
                     reply, boxes = await asyncio.to_thread(self._read, image)
             except TimeoutError:

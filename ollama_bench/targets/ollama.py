@@ -29,14 +29,12 @@ from ollama_bench.models import (
     Timing,
 )
 from ollama_bench.targets.auth import request_headers
-from ollama_bench.targets.base import Exchange, TargetFailure
+from ollama_bench.targets.base import MAX_ERROR_CHARS, Exchange, TargetFailure, transport_error
 from ollama_bench.untrusted import clip, storable
 
 PROBE_TIMEOUT_S = 10.0
 #: How long to wait for the end of a stream after its final `done: true` chunk.
 DRAIN_S = 0.5
-#: A server's error text is kept up to this length: a megabyte of it per sample helps no one.
-MAX_ERROR_CHARS = 2000
 
 #: Ollama releases whose engine has the mllama (llama3.2-vision) implementation. 0.30 replaced
 #: the Go engine with llama-server, which answers HTTP 500 "unknown model architecture: 'mllama'".
@@ -110,16 +108,7 @@ def classify_error(exc: BaseException, timeout_s: float) -> RequestError:
     if isinstance(exc, ollama.ResponseError):
         kind = f"http_{exc.status_code}" if exc.status_code >= 0 else "stream_error"
         return RequestError(kind=kind, message=clip(storable(exc.error), MAX_ERROR_CHARS))
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        return RequestError(kind="timeout", message=f"no complete reply within {timeout_s:g} s")
-    if isinstance(exc, httpx.ConnectError | ConnectionError):
-        return RequestError(kind="connect", message=f"cannot connect: {exc}")
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return RequestError(kind="truncated", message=f"stream cut short: {exc}")
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
-        return RequestError(kind="reset", message=f"connection lost: {exc or type(exc).__name__}")
-    message = clip(storable(f"{type(exc).__name__}: {exc}"), MAX_ERROR_CHARS)
-    return RequestError(kind="protocol", message=message)
+    return transport_error(exc, timeout_s)
 
 
 class OllamaTarget:
@@ -155,6 +144,8 @@ class OllamaTarget:
             name=self.spec.name,
             url=self.spec.url,
             options=self.spec.options,
+            api=self.spec.api,
+            images=self.spec.images,
             sent_headers=sorted(self.spec.headers),
         )
         model = self.settings.model
@@ -256,14 +247,18 @@ class OllamaTarget:
         if not succeeded:
             raise TargetFailure(f"{doing} on {self.spec.url}: the stream ended before success")
 
-    async def chat(self, prompt: str, image: bytes, schema: dict[str, Any] | None) -> Exchange:
-        """One streamed chat request with one image, timed by the client and by the server."""
+    async def chat(
+        self, prompt: str, image: bytes | None, schema: dict[str, Any] | None
+    ) -> Exchange:
+        """One streamed chat request with one image (or none), timed by client and server."""
         parts: list[str] = []
         ttft_ns: int | None = None
         final: ollama.ChatResponse | None = None
         error: RequestError | None = None
         stream: AsyncIterator[ollama.ChatResponse] | None = None
-        message = {"role": "user", "content": prompt, "images": [image]}
+        message: dict[str, Any] = {"role": "user", "content": prompt}
+        if image is not None:
+            message["images"] = [image]
         started = time.perf_counter_ns()
         try:
             async with asyncio.timeout(self.settings.timeout_s):

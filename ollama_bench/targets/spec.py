@@ -1,8 +1,9 @@
 """Targets as given on the command line: `NAME=URL[,OPTION=VALUE...]`, parsed and checked.
 
 Option names are checked against the API's own list (for Ollama, the official client's
-`ollama.Options`), so a typo is an error instead of an option the server silently ignores. A few
-keys configure obench itself rather than the server (RESERVED_KEYS). A second target written
+`ollama.Options`; for OpenAI-compatible servers, OPENAI_OPTIONS), so a typo is an error instead of
+an option the server silently ignores. A few keys configure obench itself rather than the server
+(RESERVED_KEYS: `api=`, `images=`). A second target written
 after a comma is caught and the right syntax shown. Credentials in a URL are taken out of it:
 the URL keeps `user:***@` for printing and storing, the password goes to an excluded field.
 """
@@ -19,14 +20,45 @@ import pydantic
 from pydantic import SecretStr
 
 from ollama_bench.errors import UsageError
-from ollama_bench.models import TargetSpec
+from ollama_bench.models import Api, TargetSpec
 
 DEFAULT_TARGETS = ("gpu=http://localhost:11434", "cpu=http://localhost:11435")
 DEFAULT_PORT = 11434
 
 #: Keys of NAME=URL,KEY=VALUE that configure obench for this target rather than being request
 #: options; each API's valid option names are checked apart (`option_names`).
-RESERVED_KEYS: frozenset[str] = frozenset()
+#: `api=ollama|openai`: the API the server speaks (ollama by default); `images=true|false`:
+#: false sends each prompt without its image.
+RESERVED_KEYS: frozenset[str] = frozenset({"api", "images"})
+APIS: tuple[Api, ...] = ("ollama", "openai")
+#: Extra request fields an OpenAI-compatible target may be given: OpenAI's sampling fields and
+#: the ones llama.cpp and vLLM add. temperature, seed and max_tokens override the run's flags.
+OPENAI_OPTIONS = frozenset(
+    {
+        "temperature",
+        "seed",
+        "max_tokens",
+        "top_p",
+        "top_k",
+        "min_p",
+        "typical_p",
+        "frequency_penalty",
+        "presence_penalty",
+        "repeat_penalty",
+        "repetition_penalty",
+        "repeat_last_n",
+        "stop",
+        "min_tokens",
+        "ignore_eos",
+        "cache_prompt",
+        "n_probs",
+        "logprobs",
+        "top_logprobs",
+        "mirostat",
+        "mirostat_tau",
+        "mirostat_eta",
+    }
+)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _USERINFO = re.compile(r"(?<=//)([^/@:]*):([^/@]*)@")
@@ -34,8 +66,9 @@ _HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d+(/.*)?$")
 
 
 def option_names(api: str = "ollama") -> frozenset[str]:
-    """Request options the API accepts: for Ollama, the fields of the official client's Options."""
-    return frozenset(ollama.Options.model_fields)
+    """Request options the API accepts: for Ollama, the fields of the official client's Options;
+    for an OpenAI-compatible server, the extra request fields of OPENAI_OPTIONS."""
+    return OPENAI_OPTIONS if api == "openai" else frozenset(ollama.Options.model_fields)
 
 
 def mask_credentials(text: str) -> str:
@@ -47,9 +80,12 @@ def mask_credentials(text: str) -> str:
     return _USERINFO.sub(r"\1:***@", text)
 
 
-def normalise_url(url: str) -> str:
+def normalise_url(url: str, api: Api = "ollama") -> str:
     """Base URL as the official client builds it: scheme http and port 11434 unless given;
     a password becomes `***` (see `split_credentials`).
+
+    An OpenAI-compatible server keeps its scheme's port, and a trailing `/v1` (how its base URL
+    is usually written) is dropped: obench adds `/v1/...` itself and also asks `/props`.
 
     >>> normalise_url("localhost")
     'http://localhost:11434'
@@ -57,6 +93,8 @@ def normalise_url(url: str) -> str:
     'https://box.lan:8443'
     >>> normalise_url("http://alice:s3cret@box.lan")
     'http://alice:***@box.lan:11434'
+    >>> normalise_url("http://box.lan/v1/", "openai")
+    'http://box.lan:80'
     """
     text = url.strip().rstrip("/")
     if "://" not in text:
@@ -64,12 +102,16 @@ def normalise_url(url: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {mask_credentials(url)!r}")
+    path = parts.path
     port = parts.port or DEFAULT_PORT
+    if api == "openai":
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        path = path.removesuffix("/v1")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     user = ""
     if parts.username is not None:
         user = parts.username + (":***" if parts.password is not None else "") + "@"
-    return f"{parts.scheme}://{user}{host}:{port}{parts.path}"
+    return f"{parts.scheme}://{user}{host}:{port}{path}"
 
 
 def split_credentials(url: str) -> SecretStr | None:
@@ -90,7 +132,8 @@ def _option_value(text: str) -> Any:
 
 def _looks_like_target(key: str, value: str) -> bool:
     """`cpu=http://b:11435` after a comma: an unknown key whose value is a URL or host:port."""
-    if key in option_names() or key in RESERVED_KEYS or not _NAME.match(key):
+    known = option_names("ollama") | option_names("openai") | RESERVED_KEYS
+    if key in known or not _NAME.match(key):
         return False
     return "://" in value or bool(_HOST_PORT.match(value))
 
@@ -110,10 +153,13 @@ def _check_options(spec: str, options: dict[str, Any], api: str = "ollama") -> N
     valid = option_names(api)
     for key in options:
         if key not in valid and key not in RESERVED_KEYS:
+            what = "Ollama options" if api == "ollama" else "OpenAI-compatible request fields"
             raise UsageError(
                 f"target {mask_credentials(spec)!r}: unknown option {key!r}",
-                f"{api.title()} options are: {', '.join(sorted(valid))}",
+                f"{what} are: {', '.join(sorted(valid))}; obench's own: api=, images=",
             )
+    if api != "ollama":
+        return
     try:
         ollama.Options.model_validate({k: v for k, v in options.items() if k in valid})
     except pydantic.ValidationError as exc:
@@ -139,8 +185,21 @@ def parse_target(spec: str, headers: dict[str, SecretStr] | None = None) -> Targ
         name, url = "", head
     if name and url.strip().lower() == "ocr":
         return _ocr_target(spec, name, parts)
+    options: dict[str, Any] = {}
+    for index, text in enumerate(option_texts, start=1):
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(
+                f"target {mask_credentials(spec)!r}: option {mask_credentials(text)!r} is not "
+                "KEY=VALUE",
+                "e.g. gpu=http://h:11434,num_gpu=0",
+            )
+        if _looks_like_target(key.strip(), value.strip()):
+            raise _second_target(spec, parts, index)
+        options[key.strip()] = _option_value(value.strip())
+    api, images = _reserved(spec, options)
     try:
-        base = normalise_url(url)
+        base = normalise_url(url, api)
     except ValueError:
         raise UsageError(
             f"target {mask_credentials(spec)!r}: {mask_credentials(url)!r} is not a URL",
@@ -154,23 +213,13 @@ def parse_target(spec: str, headers: dict[str, SecretStr] | None = None) -> Targ
             f"target {mask_credentials(spec)!r}: name {name!r} must be letters, digits, "
             "'.', '_' or '-'"
         )
-    options: dict[str, Any] = {}
-    for index, text in enumerate(option_texts, start=1):
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(
-                f"target {mask_credentials(spec)!r}: option {mask_credentials(text)!r} is not "
-                "KEY=VALUE",
-                "e.g. gpu=http://h:11434,num_gpu=0",
-            )
-        if _looks_like_target(key.strip(), value.strip()):
-            raise _second_target(spec, parts, index)
-        options[key.strip()] = _option_value(value.strip())
-    _check_options(spec, options)
+    _check_options(spec, options, api)
     return TargetSpec(
         name=name,
         url=base,
         options=options,
+        api=api,
+        images=images,
         password=split_credentials(url),
         headers=headers or {},
     )
@@ -193,6 +242,24 @@ def _ocr_target(spec: str, name: str, parts: list[str]) -> TargetSpec:
             raise _second_target(spec, parts, index)
         options[key.strip()] = _option_value(value.strip())
     return TargetSpec(name=name, url=IN_PROCESS, options=ocr_options(spec, options), api="ocr")
+
+
+def _reserved(spec: str, options: dict[str, Any]) -> tuple[Api, bool]:
+    """Take obench's own keys out of `options` (what is left goes to the server).
+
+    >>> options = {"api": "openai", "images": False, "top_k": 40}
+    >>> _reserved("t", options), options
+    (('openai', False), {'top_k': 40})
+    """
+    api, images = options.pop("api", "ollama"), options.pop("images", True)
+    if api not in APIS:
+        raise UsageError(
+            f"target {mask_credentials(spec)!r}: api={api} is not one of {', '.join(APIS)}",
+            "api=openai for llama-server, vLLM, LM Studio or Ollama's /v1; api=ollama otherwise",
+        )
+    if not isinstance(images, bool):
+        raise UsageError(f"target {mask_credentials(spec)!r}: images={images} is not true or false")
+    return api, images
 
 
 def parse_targets(

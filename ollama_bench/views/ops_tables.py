@@ -37,6 +37,8 @@ _LEVEL = {"error": "[red]error[/red]", "warning": "[yellow]warning[/yellow]", "n
 def _model_cell(info: TargetInfo) -> str:
     if not info.model_present:
         return "[red]missing[/red]" if info.reachable else "–"
+    if info.api == "openai":  # /v1/models lists names only: no digest, size or quantisation
+        return "served" + (f" · context {info.context_length}" if info.context_length else "")
     parts = [(info.model_digest or "")[:12], fmt_bytes(info.model_size_bytes)]
     parts += [p for p in (info.quantization, info.parameter_size) if p]
     return " · ".join(parts)
@@ -46,6 +48,8 @@ def _placement_cell(check: TargetCheck) -> str:
     placement = check.placement
     if placement is None:
         return "–"
+    if check.info.api == "openai":
+        return "[dim]unknown (not reported)[/dim]"
     if not placement.loaded:
         return "[dim]not loaded: unknown[/dim]"
     loaded = " [dim](just loaded)[/dim]" if check.loaded_by_doctor else ""
@@ -62,15 +66,18 @@ def doctor_table(diagnosis: Diagnosis) -> Table:
         title=f"obench doctor · {diagnosis.model} · num_ctx {diagnosis.num_ctx}",
         title_justify="left",
     )
-    for column in ("target", "url", "Ollama", "model (digest · size · quant)", "loaded on"):
+    for column in ("target", "url", "server", "model (digest · size · quant)", "loaded on"):
         table.add_column(column)
     for check in diagnosis.targets:
         info = check.info
         mark = _MARK[_worst(diagnosis.findings, info.name)]
+        version = info.version or "–"
+        if info.api == "openai":
+            version = " ".join(p for p in (info.server or "OpenAI API", info.version) if p)
         table.add_row(
             f"{mark} {info.name}",
             info.url,
-            info.version or "–",
+            version,
             _model_cell(info),
             _placement_cell(check),
         )
@@ -189,6 +196,8 @@ def print_pull_outcome(outcome: PullOutcome, model: str, console: Console) -> No
             f"[green]✓[/green] {outcome.target} {outcome.url} pulled {model} ({digest}{size})",
             highlight=False,
         )
+    elif outcome.state == "skipped":
+        console.print(f"[dim]–[/dim] {outcome.target}: {outcome.error}", highlight=False)
     else:
         hint = f" [dim]— {outcome.hint}[/dim]" if outcome.hint else ""
         console.print(f"[red]✗[/red] {outcome.target}: {outcome.error}{hint}", highlight=False)

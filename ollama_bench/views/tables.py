@@ -67,6 +67,8 @@ def fmt_pct_pair(mean: float | None, peak: float | None) -> str:
 
 
 def _placement(t: TargetSummary) -> str:
+    if t.api == "openai":
+        return _UNREPORTED
     if t.placement is None:
         return "–"
     label = t.placement.label
@@ -93,6 +95,8 @@ def _cpu(t: TargetSummary) -> str:
 def _accuracy(t: TargetSummary) -> str:
     """`98% (6 images)`: the share, how many images it rests on, and, when the target leaves
     fields unanswered, over how many fields: `100% (6 images, 2 of 3 fields)`."""
+    if not t.images:
+        return "[dim]– (text only)[/dim]"
     share = t.accuracy.get("overall")
     if share is None:
         return "–"
@@ -115,13 +119,35 @@ def _range(stat: Stat) -> str:
     return "–" if stat.min is None else f"{fmt_seconds(stat.min)} – {fmt_seconds(stat.max)}"
 
 
+#: Rows that show a server's own figure, and the figure (TargetSummary.unreported names it when
+#: the server does not report it: then the row says so instead of showing a dash).
+SERVER_FIGURES = {
+    "cold load": "cold_load_s",
+    "prompt tokens/s": "prompt_tokens_per_s",
+    "decode tokens/s": "decode_tokens_per_s",
+    "client − server gap": "gap_s",
+}
+_UNREPORTED = "[dim]not reported by this server[/dim]"
+
+
+def _column_label(t: TargetSummary) -> str:
+    if t.version is None and t.api == "ollama" and t.images:
+        return t.name
+    about = [t.url]
+    if t.api == "openai":
+        about.append(" ".join(p for p in (t.server or "OpenAI API", t.version) if p))
+    elif t.version is not None:
+        about.append(t.version)
+    label = f"{t.name}\n[dim]{' · '.join(about)}[/dim]"
+    return label if t.images else f"{label}\n[bold]text only: no image sent[/bold]"
+
+
 def target_table(targets: Sequence[TargetSummary]) -> Table:
     """Metrics down, targets across: stays readable in 80 columns with a few targets."""
     table = Table(title="Per target (measured requests only)", title_justify="left")
     table.add_column("metric")
     for t in targets:
-        label = t.name if t.version is None else f"{t.name}\n[dim]{t.url} · {t.version}[/dim]"
-        table.add_column(label, justify="right")
+        table.add_column(_column_label(t), justify="right")
     rows: list[tuple[str, list[str]]] = [
         (
             "requests (failed)",
@@ -148,7 +174,9 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
             ("GPU mean / peak (requests)", [_gpu(t) for t in targets]),
         ]
     for name, cells in rows:
-        table.add_row(name, *cells)
+        figure = SERVER_FIGURES.get(name)
+        pairs = zip(targets, cells, strict=True)
+        table.add_row(name, *[_UNREPORTED if figure in t.unreported else c for t, c in pairs])
     return table
 
 
@@ -173,6 +201,7 @@ def _field_accuracy(t: TargetSummary, field: str) -> str:
 
 
 def accuracy_table(targets: Sequence[TargetSummary]) -> Table | None:
+    targets = [t for t in targets if t.images]  # text-only targets saw no image to be right about
     fields = [k for k in targets[0].accuracy if k != "overall"] if targets else []
     if not fields or all(t.accuracy.get("overall") is None for t in targets):
         return None
@@ -292,6 +321,14 @@ def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
                 f"{threads} thread{'s' if threads != 1 else ''}",
                 highlight=False,
             )
+        elif info.usable and info.api == "openai":
+            server = " ".join(p for p in (info.server or "server unknown", info.version) if p)
+            about = [f"OpenAI API ({server})", f"response_format {info.response_format or '–'}"]
+            if info.context_length:
+                about.append(f"context {info.context_length}")
+            if not info.images:
+                about.append("text only: no image sent")
+            console.print(f"[green]✓[/green] {info.name} {info.url} · {' · '.join(about)}")
         elif info.usable:
             digest = (info.model_digest or "")[:12]
             console.print(

@@ -176,8 +176,11 @@ async def run_vision(
         monitor.start(keep)
         health = TargetHealth(job.give_up_after, on_give_up)
 
-        def alive() -> list[str]:  # a target given up on would answer /api/ps no better
-            return [name for name in usable if not health.given_up(name)]
+        def alive() -> list[str]:
+            """Whom to ask where the model runs: a target given up on would answer /api/ps no
+            better, and only Ollama has such a route."""
+            ollama = [name for name in usable if targets[name].spec.api == "ollama"]
+            return [name for name in ollama if not health.given_up(name)]
 
         try:
             recorder = _Recorder(writer, outcome, observer(len(steps)))

@@ -141,7 +141,9 @@ async def execute(
         if refusal is not None:
             exchange = Exchange(reply="", timing=Timing(latency_ns=0), error=refusal)
         else:
-            exchange = await targets[step.target].chat(scenario.prompt, step.image.data, schema)
+            target = targets[step.target]
+            image = step.image.data if target.spec.images else None  # images=false: prompt alone
+            exchange = await target.chat(scenario.prompt, image, schema)
             if health is not None:
                 health.record(step.target, exchange.error)
         validation, score = judge(scenario, exchange, scenario.labels.get(step.image.name))

@@ -19,10 +19,12 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ollama_bench.models import (
+    Api,
     Placement,
     PlacementReading,
     RunHeader,
     Sample,
+    ServerTimings,
     UtilisationSample,
 )
 from ollama_bench.ops.doctor import placement_findings, role_of
@@ -78,6 +80,13 @@ class TargetSummary(BaseModel):
     url: str
     version: str | None = None
     usable: bool = True
+    api: Api = "ollama"
+    server: str | None = None  # OpenAI-compatible: "llama.cpp", "vLLM", "Ollama" or unknown
+    images: bool = True  # False: text only, so its accuracy is left out (None)
+    response_format: str | None = None  # OpenAI-compatible: the form the server accepted
+    # figures no completed request's server reported (vLLM has no timings, llama.cpp no total):
+    # the report says "not reported by this server" instead of a dash
+    unreported: list[str] = Field(default_factory=list)
     samples: int = 0  # measured requests sent
     failed: int = 0
     errors: dict[str, int] = Field(default_factory=dict)  # error kind → count
@@ -172,7 +181,28 @@ def summarise_target(
         unanswered=unanswered,
         repeat_identical_rate=repeat_identical_rate(measured),
         accuracy_images=len({s.image for s in done if s.score is not None}),
+        unreported=unreported([t.server for t in timings if t.server is not None]),
     )
+
+
+#: Summary figure → the server field it needs.
+_NEEDS = {
+    "prompt_tokens_per_s": "prompt_eval_duration_ns",
+    "decode_tokens_per_s": "eval_duration_ns",
+    "gap_s": "total_duration_ns",
+    "cold_load_s": "load_duration_ns",
+}
+
+
+def unreported(servers: Sequence[ServerTimings]) -> list[str]:
+    """Figures for which no request's server account had the field (none when none completed)."""
+    if not servers:
+        return []
+    return [
+        figure
+        for figure, field in _NEEDS.items()
+        if all(getattr(s, field) is None for s in servers)
+    ]
 
 
 def _windows(samples: Sequence[Sample]) -> list[tuple[datetime, datetime]]:
@@ -252,6 +282,11 @@ def summarise(
     for info in header.targets:
         summary = summarise_target(info.name, info.url, by_target[info.name], field_names)
         summary.version, summary.usable = info.version, info.usable
+        summary.api, summary.server, summary.images = info.api, info.server, info.images
+        summary.response_format = info.response_format
+        if not info.images:  # its replies describe no image: no accuracy to compare
+            summary.accuracy = dict.fromkeys(summary.accuracy)
+            summary.accuracy_images = 0
         chosen = chosen_placement(info.name, placements)
         if (chosen is None or not chosen.loaded) and info.placement is not None:
             chosen = info.placement  # no reading during the run (no footer): the probe's
@@ -266,13 +301,16 @@ def summarise(
     }
     timed = [name for name, values in latencies.items() if values]
     comparisons = []
+    text_only = {info.name for info in header.targets if not info.images}
     if len(timed) > 1:
         base = baseline_name(timed)
         for name in timed:
             if name != base:
                 comparison = _compare(name, base, latencies[name], latencies[base])
                 pairs = paired_samples(by_target[name], by_target[base])
-                comparison.quality = quality_changes(pairs, field_names)
+                # a text-only side saw no image: its accuracy is not compared, its validity is
+                fields = [] if {name, base} & text_only else field_names
+                comparison.quality = quality_changes(pairs, fields)
                 agreed = agreement(pairs)
                 comparison.identical_reply_rate = agreed.rate
                 comparison.identical_reply_pairs = agreed.pairs

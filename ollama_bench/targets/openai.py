@@ -1,0 +1,359 @@
+"""The only module that speaks the OpenAI-compatible API (`/v1`): llama-server, vLLM, LM Studio,
+SGLang, Ollama's `/v1`.
+
+It uses httpx with httpx-sse rather than the `openai` package: the SDK retries failed requests by
+itself (twice by default, which would hide failures and add their time to a sample) and hands
+back typed objects, while obench needs the raw stream: the moment each `data:` event arrives
+(TTFT), llama.cpp's non-standard `timings`, and the server's error text as it was sent. httpx is
+already what the Ollama side uses; httpx-sse parses the event stream as the SSE spec says.
+
+What a server reports differs (../README "OpenAI-compatible servers"): token counts come from
+`usage`, durations only from llama.cpp's `timings`; a figure the server does not send stays None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import time
+from typing import Any
+
+import httpx
+import PIL.Image
+from httpx_sse import EventSource, SSEError
+
+from ollama_bench.models import (
+    Placement,
+    RequestError,
+    RequestSettings,
+    ResponseFormat,
+    ServerTimings,
+    TargetInfo,
+    TargetSpec,
+    Timing,
+)
+from ollama_bench.targets.auth import request_headers
+from ollama_bench.targets.base import MAX_ERROR_CHARS, Exchange, transport_error
+from ollama_bench.targets.ollama import canonical_model
+from ollama_bench.untrusted import clip, storable
+
+PROBE_TIMEOUT_S = 10.0
+#: The probe's one-token structured request: a busy CPU server may take a while to start it.
+FORMAT_PROBE_TIMEOUT_S = 60.0
+#: Statuses with which a server refuses a request body it does not understand.
+REJECTED = frozenset({400, 415, 422, 500, 501})
+LLAMA_CPP = "llama.cpp"
+#: The API key variable OpenAI's own clients read; sent as `Authorization: Bearer` when set
+#: (and no --header or URL credentials say otherwise), see targets/auth.py.
+OPENAI_API_KEY_ENV = "OPENAI_API_KEY"
+NO_VISION_HINT = "start llama-server with --mmproj, or add images=false to the target"
+
+
+def response_format(form: ResponseFormat, schema: dict[str, Any]) -> dict[str, Any]:
+    """The request's `response_format` in either form a server may accept.
+
+    >>> response_format("json_object", {"type": "object"})
+    {'type': 'json_object', 'schema': {'type': 'object'}}
+    """
+    if form == "json_object":
+        return {"type": "json_object", "schema": schema}
+    named = {"name": "reply", "schema": schema, "strict": True}
+    return {"type": "json_schema", "json_schema": named}
+
+
+def image_part(image: bytes) -> dict[str, Any]:
+    """An image content part with a data URL, typed from the image's own header."""
+    with PIL.Image.open(io.BytesIO(image)) as opened:
+        mime = PIL.Image.MIME.get(opened.format or "", "image/jpeg")
+    encoded = base64.b64encode(image).decode("ascii")
+    return {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{encoded}"}}
+
+
+def error_message(response: httpx.Response) -> str:
+    """The server's own words from an error response (see `error_text`)."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip() or response.reason_phrase
+        return clip(storable(text), MAX_ERROR_CHARS)
+    return error_text(body)
+
+
+def error_text(body: Any) -> str:
+    """OpenAI's `{"error": {"message"}}`, vLLM's older `{"message"}`, a plain string, or the
+    start of whatever else the server sent.
+
+    >>> error_text({"error": {"code": 500, "message": "boom", "type": "server_error"}})
+    'boom'
+    """
+    text = json.dumps(body)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            text = str(error["message"])
+        elif isinstance(error, str):
+            text = error
+    return clip(storable(text), MAX_ERROR_CHARS)
+
+
+def server_timings(
+    usage: dict[str, Any] | None, timings: dict[str, Any] | None, finish_reason: str | None
+) -> ServerTimings:
+    """`usage` and llama.cpp's `timings` as the fields Ollama reports.
+
+    The prompt count is the tokens the server evaluated (cached ones left out, as llama.cpp's
+    `prompt_n`), so that the prompt rate is prompt_n / prompt_ms. No OpenAI-compatible server
+    reports a total or a load duration: they stay None.
+
+    >>> usage = {"prompt_tokens": 30, "completion_tokens": 9}
+    >>> timings = {"prompt_n": 30, "prompt_ms": 15.0, "predicted_n": 9, "predicted_ms": 90.0}
+    >>> t = server_timings(usage, timings, "stop")
+    >>> t.prompt_eval_count, t.prompt_eval_duration_ns, t.eval_count, t.eval_duration_ns
+    (30, 15000000, 9, 90000000)
+    >>> t.total_duration_ns is None and t.load_duration_ns is None
+    True
+    """
+    usage, timings = usage or {}, timings or {}
+    prompt_count = _count(usage.get("prompt_tokens"))
+    details = usage.get("prompt_tokens_details")
+    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
+    if prompt_count is not None and cached:
+        prompt_count -= cached
+    if prompt_count is None:
+        prompt_count = _count(timings.get("prompt_n"))
+    eval_count = _count(usage.get("completion_tokens"))
+    if eval_count is None:
+        eval_count = _count(timings.get("predicted_n"))
+    return ServerTimings(
+        prompt_eval_count=prompt_count,
+        prompt_eval_duration_ns=_ms_to_ns(timings.get("prompt_ms")),
+        eval_count=eval_count,
+        eval_duration_ns=_ms_to_ns(timings.get("predicted_ms")),
+        done_reason=finish_reason,
+    )
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _ms_to_ns(value: Any) -> int | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return round(value * 1_000_000)
+    return None
+
+
+class OpenAITarget:
+    """One OpenAI-compatible server plus this run's settings; use as an async context manager."""
+
+    def __init__(self, spec: TargetSpec, settings: RequestSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.server: str | None = None  # "llama.cpp" once /props has answered
+        self.form: ResponseFormat = "json_schema"  # the probe falls back to json_object once
+        timeout = httpx.Timeout(settings.timeout_s, connect=PROBE_TIMEOUT_S)
+        headers = request_headers(spec, OPENAI_API_KEY_ENV)  # every call, the probe's too
+        self._http = httpx.AsyncClient(base_url=spec.endpoint, timeout=timeout, headers=headers)
+
+    async def __aenter__(self) -> OpenAITarget:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    async def probe(self) -> TargetInfo:
+        """`/v1/models` (model present), llama.cpp's `/props` (build, context, vision) where it
+        answers, and which `response_format` form the server accepts. Never raises."""
+        spec, model = self.spec, self.settings.model
+        info = TargetInfo(
+            name=spec.name,
+            url=spec.url,
+            options=spec.options,
+            api=spec.api,
+            images=spec.images,
+            sent_headers=sorted(spec.headers),
+        )
+        try:
+            response = await self._http.get("/v1/models", timeout=PROBE_TIMEOUT_S)
+            if response.status_code != 200:
+                info.error = (
+                    f"{spec.url} does not answer like an OpenAI-compatible server "
+                    f"(GET /v1/models: HTTP {response.status_code} {error_message(response)})"
+                )
+                return info
+            listed = response.json().get("data", [])
+            ids = [clip(storable(str(m.get("id"))), 200) for m in listed if isinstance(m, dict)]
+            info.reachable = True
+            await self._identify(info)
+            if not any(i == model or canonical_model(i) == canonical_model(model) for i in ids):
+                info.error = f"model {model} is not on {spec.url}"
+                served = ", ".join(ids) or "nothing"
+                info.warnings.append(f"this server serves {served}: pass --model with one of them")
+                return info
+            info.model_present = True
+            if spec.images and "vision" not in info.capabilities and self.server == LLAMA_CPP:
+                info.error = f"{spec.url} takes no image input (its /props says no vision)"
+                info.warnings.append(NO_VISION_HINT)
+                return info
+            if self.settings.structured:
+                await self._choose_format(info)
+        except httpx.ConnectError as exc:
+            info.error = f"cannot connect to {spec.url} ({exc})"
+        except (httpx.TimeoutException, TimeoutError):
+            info.error = f"{spec.url} did not answer within {PROBE_TIMEOUT_S:g} s"
+        except (httpx.HTTPError, ValueError, AttributeError, TypeError, KeyError) as exc:
+            why = clip(storable(f"{type(exc).__name__}: {exc}"), MAX_ERROR_CHARS)
+            info.error = f"{spec.url} does not answer like an OpenAI-compatible server ({why})"
+        return info
+
+    async def _identify(self, info: TargetInfo) -> None:
+        """Which server this is, from the routes only it has: llama.cpp's `/props`, vLLM's
+        `/version`, Ollama's `/api/version`. Unknown (None) is fine: it changes nothing sent."""
+        props = await self._get_json("/props")
+        if isinstance(props, dict) and isinstance(props.get("build_info"), str):
+            self.server = info.server = LLAMA_CPP
+            info.version = clip(storable(props["build_info"]), 200)
+            settings = props.get("default_generation_settings")
+            n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+            info.context_length = n_ctx if isinstance(n_ctx, int) else None
+            modalities = props.get("modalities")
+            vision = isinstance(modalities, dict) and modalities.get("vision") is True
+            info.capabilities = ["completion", "vision"] if vision else ["completion"]
+            return
+        for path, server in (("/api/version", "Ollama"), ("/version", "vLLM")):
+            found = await self._get_json(path)
+            if isinstance(found, dict) and isinstance(found.get("version"), str):
+                self.server = info.server = server
+                info.version = clip(storable(found["version"]), 200)
+                return
+
+    async def _get_json(self, path: str) -> Any:
+        try:
+            response = await self._http.get(path, timeout=PROBE_TIMEOUT_S)
+            return response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    async def _choose_format(self, info: TargetInfo) -> None:
+        """Send one one-token structured request; when the server refuses the json_schema form,
+        try json_object once and keep whichever it accepted (recorded in the run's header).
+        When the check itself fails (timeout, 503...), json_schema is sent and the form stays
+        unrecorded (None), with a warning."""
+        refused, why = await self._try_format("json_schema")
+        if refused is False:
+            info.response_format = self.form = "json_schema"
+            return
+        if refused and (await self._try_format("json_object"))[0] is False:
+            info.response_format = self.form = "json_object"
+            info.warnings.append(f"json_schema refused ({why}): sending json_object instead")
+            return
+        info.warnings.append(
+            f"could not check which response_format {self.spec.url} accepts ({why}); "
+            "json_schema will be sent"
+        )
+
+    async def _try_format(self, form: ResponseFormat) -> tuple[bool | None, str]:
+        """(False, "") when the server took this form, (True, why) when it refused the request
+        body, (None, why) when the check failed for another reason."""
+        body = {
+            "model": self.settings.model,
+            "messages": [{"role": "user", "content": "Reply with an empty JSON object."}],
+            "max_tokens": 1,
+            "temperature": 0,
+            "response_format": response_format(form, {"type": "object"}),
+        }
+        try:
+            response = await self._http.post(
+                "/v1/chat/completions", json=body, timeout=FORMAT_PROBE_TIMEOUT_S
+            )
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+        if response.is_success:
+            return False, ""
+        why = f"HTTP {response.status_code} {error_message(response)}"
+        return (True if response.status_code in REJECTED else None), why
+
+    async def placement(self) -> Placement:
+        """Unknown: no OpenAI-compatible route says whether the model sits on a GPU or the CPU."""
+        return Placement(loaded=True)
+
+    def _body(self, prompt: str, image: bytes | None, schema: dict[str, Any] | None) -> Any:
+        content: Any = prompt
+        if image is not None:
+            content = [{"type": "text", "text": prompt}, image_part(image)]
+        body: dict[str, Any] = {
+            "model": self.settings.model,
+            "messages": [{"role": "user", "content": content}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": self.settings.temperature,
+            "seed": self.settings.seed,
+            "max_tokens": self.settings.num_predict,
+        }
+        if schema is not None:
+            body["response_format"] = response_format(self.form, schema)
+        if self.server == LLAMA_CPP:
+            body["cache_prompt"] = False  # measure prompt evaluation, not a prompt-cache hit
+        return body | self.spec.options
+
+    async def chat(
+        self, prompt: str, image: bytes | None, schema: dict[str, Any] | None
+    ) -> Exchange:
+        """One streamed chat completion, timed by the client (and by llama.cpp where it is)."""
+        parts: list[str] = []
+        ttft_ns: int | None = None
+        usage: dict[str, Any] | None = None
+        timings: dict[str, Any] | None = None
+        finish: str | None = None
+        error: RequestError | None = None
+        body = self._body(prompt, image, schema)
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        started = time.perf_counter_ns()
+        try:
+            async with (
+                asyncio.timeout(self.settings.timeout_s),
+                self._http.stream(
+                    "POST", "/v1/chat/completions", json=body, headers=headers
+                ) as response,
+            ):
+                if response.status_code != 200:
+                    await response.aread()
+                    message = error_message(response)
+                    error = RequestError(kind=f"http_{response.status_code}", message=message)
+                else:
+                    async for event in EventSource(response).aiter_sse():
+                        if event.data == "[DONE]":
+                            break
+                        chunk = json.loads(event.data)
+                        if not isinstance(chunk, dict):
+                            raise ValueError(f"a stream chunk is not an object: {event.data!r}")
+                        if "error" in chunk:
+                            error = RequestError(kind="stream_error", message=error_text(chunk))
+                            break
+                        for choice in chunk.get("choices") or []:
+                            content = (choice.get("delta") or {}).get("content")
+                            if content:
+                                if ttft_ns is None:
+                                    ttft_ns = time.perf_counter_ns() - started
+                                parts.append(content)
+                            finish = choice.get("finish_reason") or finish
+                        usage = chunk.get("usage") or usage
+                        timings = chunk.get("timings") or timings
+        except (Exception, TimeoutError) as exc:  # every failure becomes data; Ctrl-C propagates
+            error = _classify(exc, self.settings.timeout_s)
+        latency_ns = time.perf_counter_ns() - started
+        if error is None and finish is None:
+            error = RequestError(kind="truncated", message="stream ended without a finish_reason")
+        server = server_timings(usage, timings, finish) if finish is not None else None
+        timing = Timing(latency_ns=latency_ns, ttft_ns=ttft_ns, server=server)
+        return Exchange(reply="".join(parts), timing=timing, error=error)
+
+
+def _classify(exc: BaseException, timeout_s: float) -> RequestError:
+    if isinstance(exc, SSEError):  # a 200 that is not an event stream
+        return RequestError(kind="protocol", message=str(exc))
+    if isinstance(exc, ValueError | AttributeError):
+        return RequestError(kind="protocol", message=f"malformed stream chunk: {exc}")
+    return transport_error(exc, timeout_s)

@@ -1,0 +1,116 @@
+"""The OpenAI stand-in against the official `openai` client, a peer nobody here wrote.
+
+If the SDK parses what tests/fake_openai.py sends (chunks, the usage chunk with no choices, the
+[DONE] terminator, error bodies), the stand-in speaks the protocol; tests/test_real_llama.py
+compares it with a real llama-server field by field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from fake_openai import NO_MMPROJ, FakeOpenAI
+
+Make = Callable[..., FakeOpenAI]
+MESSAGES: Any = [{"role": "user", "content": "Describe the image as JSON."}]
+
+
+def client(server: FakeOpenAI) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="none", max_retries=0, timeout=10)
+
+
+def test_official_client_reads_the_stream_usage_and_timings(fake_openai: Make) -> None:
+    server = fake_openai(reply='{"title": "CAM 01"}')
+    stream = client(server).chat.completions.create(
+        model="smollm2",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+        max_tokens=100,
+    )
+    chunks = list(stream)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[0].choices[0].delta.content is None
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == '{"title": "CAM 01"}'
+    finish = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
+    assert finish == ["stop"]
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None
+    assert last.usage.completion_tokens == len(chunks) - 3  # role chunk, finish, usage
+    assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
+    timings = (last.model_extra or {})["timings"]
+    assert timings["predicted_n"] == last.usage.completion_tokens
+    assert timings["prompt_n"] == last.usage.prompt_tokens
+
+
+def test_official_client_non_streamed_and_models(fake_openai: Make) -> None:
+    server = fake_openai(models=["smollm2", "other"])
+    sdk = client(server)
+    assert [m.id for m in sdk.models.list()] == ["smollm2", "other"]
+    reply = sdk.chat.completions.create(model="smollm2", messages=MESSAGES, max_tokens=2)
+    assert reply.choices[0].finish_reason == "length"
+    assert reply.usage is not None and reply.usage.completion_tokens == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "words"),
+    [("404", 404, "does not exist"), ("500", 500, "decode"), ("503", 503, "Loading model")],
+)
+def test_official_client_raises_the_status_and_message(
+    fake_openai: Make, fault: str, status: int, words: str
+) -> None:
+    server = fake_openai()
+    server.inject(fault)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client(server).chat.completions.create(model="smollm2", messages=MESSAGES, stream=True)
+    assert caught.value.status_code == status
+    assert words in str(caught.value.message)
+
+
+def test_image_without_vision_is_refused_like_llama_server(fake_openai: Make) -> None:
+    server = fake_openai(vision=False)
+    image: Any = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    messages: Any = [{"role": "user", "content": [{"type": "text", "text": "hi"}, image]}]
+    with pytest.raises(openai.InternalServerError) as caught:
+        client(server).chat.completions.create(model="smollm2", messages=messages)
+    assert NO_MMPROJ in str(caught.value.message)
+
+
+def test_midstream_error_event_reaches_the_official_client(fake_openai: Make) -> None:
+    server = fake_openai(reply="one two three four five six")
+    server.inject("midstream_error")
+    stream = client(server).chat.completions.create(model="smollm2", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIError, match="decode"):
+        list(stream)
+
+
+def test_json_schema_refusal_and_context_overflow_bodies(fake_openai: Make) -> None:
+    server = fake_openai(json_schema=False, n_ctx=64)
+    form = {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}}}
+    refused = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        json={"messages": MESSAGES, "response_format": form},
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["type"] == "invalid_request_error"
+    long = [{"role": "user", "content": "word " * 100}]
+    overflow = httpx.post(f"{server.url}/v1/chat/completions", json={"messages": long})
+    assert overflow.status_code == 400
+    assert overflow.json()["error"]["type"] == "exceed_context_size_error"
+
+
+def test_delays_are_measured_into_the_timings(fake_openai: Make) -> None:
+    server = fake_openai(prompt_eval_s=0.1, token_delay_s=0.02, reply="a b c d e f g h i j k")
+    body = {"messages": MESSAGES, "stream": False}
+    timings = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=10).json()
+    timings = timings["timings"]
+    assert timings["prompt_ms"] == pytest.approx(100, abs=30)
+    # the first token comes with the prompt: predicted_ms spans the other n − 1 tokens
+    assert timings["predicted_ms"] == pytest.approx(20 * (timings["predicted_n"] - 1), abs=40)
