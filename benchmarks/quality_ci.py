@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ollama_bench.stats import paired_score_change, t975
+from ollama_bench.stats import paired_score_change, t_quantile
 
 Rounds = np.ndarray  # shape (images, rounds): target − baseline per (image, round)
 RESAMPLES = 2000
@@ -95,7 +95,7 @@ def by_fixed_images(diffs: Rounds, rng: np.random.Generator) -> str:
     images, runs = diffs.shape
     df = images * (runs - 1)
     within = float(((diffs - diffs.mean(axis=1, keepdims=True)) ** 2).sum()) / df
-    half = t975(df) * np.sqrt(within / runs / images)
+    half = t_quantile(0.975, df) * np.sqrt(within / runs / images)
     mean = float(diffs.mean())
     return verdict(mean - half, mean + half)
 

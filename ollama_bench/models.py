@@ -247,7 +247,8 @@ class Sample(BaseModel):
     image: str
     image_sha256: str
     phase: Phase
-    repeat: int  # 0-based index within its phase, per target and image
+    repeat: int  # 0-based index within its phase, per target and image: the round when measured
+    segment: int = 0  # 0 for the run as started, n for its n-th resumption (--resume)
     started_at: datetime
     ok: bool
     error: RequestError | None = None
@@ -378,6 +379,20 @@ class ImageInfo(BaseModel):
     sent_height_px: int | None = None
 
 
+class StopSettings(BaseModel):
+    """When a run stops adding rounds: after `runs` (the header's), or once precise enough."""
+
+    until_ci_pct: float | None = None  # stop once every latency speed-up's 95% CI is within ±this
+    max_runs: int = 20  # the most rounds a run with until_ci_pct may take
+
+
+class RunSource(BaseModel):
+    """Where the scenario and images were read from, so that --resume can read them again."""
+
+    scenario: str  # a built-in scenario's name, or the absolute path of a scenario file
+    images: str | None = None  # absolute path of --images, None for the scenario's own
+
+
 class RunHeader(BaseModel):
     """First line of a run file: enough to reproduce the run and to trust its numbers."""
 
@@ -397,12 +412,37 @@ class RunHeader(BaseModel):
     host: dict[str, Any]
     labels: dict[str, Any] = Field(default_factory=dict)  # image name → expected reply
     monitoring: Monitoring | None = None  # None: utilisation was not sampled (or older file)
+    stop: StopSettings = Field(default_factory=StopSettings)
+    source: RunSource | None = None  # None in files written before --resume existed
+
+
+StopReason = Literal["runs", "precision", "max-runs"]
+
+
+class StopOutcome(BaseModel):
+    """Why the measured rounds ended (an interrupted run has none)."""
+
+    reason: StopReason  # --runs done; --until-ci precision reached; --max-runs reached first
+    rounds: int  # complete rounds of measured requests (every image on every target)
+    half_width_pct: float | None = None  # widest latency speed-up CI half-width then, in %
+
+
+class Segment(BaseModel):
+    """A run file line written where a resumed run (--resume) starts appending."""
+
+    kind: Literal["segment"] = "segment"
+    index: int  # 1 for the first resumption
+    started_at: datetime
+    samples_before: int  # samples the file held when it was resumed
+    targets: list[TargetInfo]  # the probe at resumption: same model digests as the header's
 
 
 class RunFooter(BaseModel):
     kind: Literal["footer"] = "footer"
     finished_at: datetime
-    samples: int
+    samples: int  # in the whole file, every segment included
     interrupted: bool
-    elapsed_s: float
+    elapsed_s: float  # of this segment
     placements: list[PlacementReading] = Field(default_factory=list)
+    stop: StopOutcome | None = None  # None when interrupted
+    segment: int = 0

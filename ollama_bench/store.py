@@ -1,8 +1,9 @@
 """Append-only JSONL run files: a header line, one line per sample flushed on completion, a footer.
 
 A run interrupted by Ctrl-C or a crash keeps every finished sample; a torn last line (a crash in
-the middle of a write) is skipped on reading rather than failing the whole file. Utilisation
-lines come from sampler threads, so writes are serialised by a lock.
+the middle of a write) is skipped on reading rather than failing the whole file, and cut off
+before a resumed run appends to it. Utilisation lines come from sampler threads, so writes are
+serialised by a lock.
 
 Each line goes to the OS in one unbuffered write. When the disk fills, the part of a line that
 fitted is cut off again (truncating frees space, so that works on a full disk), the file ends on a
@@ -25,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from ollama_bench.errors import RunFileError, UsageError
-from ollama_bench.models import RunFooter, RunHeader, Sample, UtilisationSample
+from ollama_bench.models import RunFooter, RunHeader, Sample, Segment, UtilisationSample
 from ollama_bench.untrusted import sanitised, storable
 
 
@@ -47,25 +48,36 @@ def json_line(record: BaseModel) -> bytes:
 
 
 class RunWriter:
-    """Writes one run file; every record is on disk before the next request starts."""
+    """Writes one run file; every record is on disk before the next request starts.
 
-    def __init__(self, path: Path, header: BaseModel) -> None:
+    With `header` None it appends to an existing file (a resumed run), first cutting off a torn
+    last line so that the next record starts on a line of its own.
+    """
+
+    def __init__(self, path: Path, header: BaseModel | None) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            if header is None:
+                _cut_torn_tail(path)
+                self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         except FileExistsError:
             raise UsageError(
-                f"run file {path} already exists", "pass another --out or remove the file"
+                f"run file {path} already exists",
+                "pass another --out, remove the file, or continue it with --resume",
             ) from None
         except OSError as exc:
             raise UsageError(
-                f"cannot create run file {path}: {exc.strerror}", "pass a writable --out"
+                f"cannot write run file {path}: {exc.strerror}", "pass a writable --out"
             ) from None
         self.records = 0
         self.failure: RunFileError | None = None
-        self._size_bytes = 0  # what is on disk: whole lines only
+        self._size_bytes = os.fstat(self._fd).st_size  # what is on disk: whole lines only
         self._lock = threading.Lock()
+        if header is None:
+            return
         try:
             self._write(header)
         except RunFileError as exc:
@@ -112,6 +124,15 @@ class RunWriter:
             self._fd = -1
 
 
+def _cut_torn_tail(path: Path) -> None:
+    """Truncate `path` after its last newline: what follows is a line the writer never ended."""
+    with path.open("rb+") as file:
+        data = file.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            file.truncate(end)
+
+
 def read_lines(path: Path) -> list[dict[str, Any]]:
     """Every complete JSON line of a run file; a torn final line is dropped. A file that is not
     a run file (binary, or lines that are JSON but not objects) is a UsageError naming the line."""
@@ -151,8 +172,10 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
 class VisionRun:
     header: RunHeader
     samples: list[Sample]
-    footer: RunFooter | None  # None when the run did not finish
+    footer: RunFooter | None  # the last footer; None when the run did not finish
     utilisation: list[UtilisationSample] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)  # one per resumption
+    footers: list[RunFooter] = field(default_factory=list)  # one per segment that finished
 
 
 def read_vision_run(path: Path) -> VisionRun:
@@ -171,10 +194,13 @@ def read_vision_run(path: Path) -> VisionRun:
             for r in records[1:]
             if r.get("kind") == "utilisation"
         ]
+        segments = [Segment.model_validate(r) for r in records[1:] if r.get("kind") == "segment"]
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise UsageError(
             f"{path}: field {where}: {first['msg']}", "was it written by a newer obench?"
         ) from None
-    return VisionRun(header, samples, footers[-1] if footers else None, utilisation)
+    # a footer belongs to the last segment only if no segment was started after it
+    last = footers[-1] if footers and footers[-1].segment == len(segments) else None
+    return VisionRun(header, samples, last, utilisation, segments, footers)

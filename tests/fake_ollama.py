@@ -136,6 +136,9 @@ class FakeConfig:
     load_s: float = 0.0  # cold load: first use, after an unload, after a runner-option change
     prompt_eval_s: float = 0.0  # before the first token (prompt and image processing)
     token_delay_s: float = 0.0  # before each generated token
+    # sha256 (hex) of an image → factor on prompt_eval_s and token_delay_s for requests that send
+    # it: real servers take longer over some images (more tiles, longer replies) than others
+    image_factors: dict[str, float] = field(default_factory=dict)
     jitter: float = 0.0  # relative, uniform, on every delay above and pull_step_s: 0.05 = ±5%
     seed: int = 0  # seeds the jitter
     reply: str | Callable[[Body], str] = '{"ok": true}'  # a callable gets the request body
@@ -859,8 +862,9 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         fake, config = self.fake, self.fake.config
         stream = body.get("stream") is not False
+        factor = self._image_factor(body)
         prompt_started = time.perf_counter_ns()
-        fake._pause(config.prompt_eval_s)
+        fake._pause(config.prompt_eval_s * factor)
         prompt_ns = time.perf_counter_ns() - prompt_started
         text = config.reply(body) if callable(config.reply) else config.reply
         tokens, done_reason = _TOKEN_RE.findall(text), "stop"
@@ -875,7 +879,7 @@ class _Handler(BaseHTTPRequestHandler):
             tokens = tokens[: 2 if fault == "reset" else FAULT_AFTER_CHUNKS]
         eval_started, deadline = time.perf_counter_ns(), time.perf_counter()
         for token in tokens:  # token i is due at a fixed time, so write overheads don't add up
-            deadline += fake._jittered(config.token_delay_s)
+            deadline += fake._jittered(config.token_delay_s * factor)
             fake._wait_until(deadline)
             if stream:
                 self._line(reply(token, False))
@@ -918,6 +922,16 @@ class _Handler(BaseHTTPRequestHandler):
                 return None
             return self._end_stream()
         return self._json(200, final)
+
+    def _image_factor(self, body: Body) -> float:
+        """The configured delay factor of the first image sent (already validated base64)."""
+        factors = self.fake.config.image_factors
+        messages = body.get("messages") or [body]
+        images = [i for m in messages for i in (m.get("images") or []) if isinstance(i, str)]
+        if not factors or not images:
+            return 1.0
+        digest = hashlib.sha256(base64.b64decode(images[0])).hexdigest()
+        return factors.get(digest, 1.0)
 
     @staticmethod
     def _prompt_tokens(body: Body) -> int:
@@ -988,10 +1002,29 @@ def bundled_reply(images: Path = BUNDLED_IMAGES) -> Callable[[Body], str]:
     return reply
 
 
+def bundled_factors(images: Path = BUNDLED_IMAGES, spread: float = 3.0) -> dict[str, float]:
+    """Delay factors for the bundled images, from 1 to `spread` within each scenario, in name
+    order: a real server takes longer over some images (more tiles, longer replies)."""
+    factors: dict[str, float] = {}
+    for folder in sorted(path.parent for path in images.glob("*/labels.json")):
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+        for index, image in enumerate(files):
+            step = index / (len(files) - 1) if len(files) > 1 else 0.0
+            factors[hashlib.sha256(image.read_bytes()).hexdigest()] = 1 + (spread - 1) * step
+    return factors
+
+
 def standalone_config(slowdown: float, seed: int = 0) -> FakeConfig:
     delays = {key: value * slowdown for key, value in STANDALONE_DELAYS_S.items()}
     vram = 1.0 if slowdown <= 1 else 0.0  # a slow server plays the CPU one in `ollama ps`
-    return FakeConfig(reply=bundled_reply(), jitter=0.05, seed=seed, vram_fraction=vram, **delays)
+    return FakeConfig(
+        reply=bundled_reply(),
+        image_factors=bundled_factors(),
+        jitter=0.05,
+        seed=seed,
+        vram_fraction=vram,
+        **delays,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -144,11 +144,15 @@ def test_two_servers_of_known_speed(fake_ollama: Make, tmp_path: Path) -> None:
             "n",
             "median",
             "p90",
+            "p95",
+            "p99",
             "mean",
             "stdev",
             "min",
             "max",
+            "too_few_for",
         }
+        assert target["latency_s"]["too_few_for"] == ["p90", "p95", "p99"]
     (comparison,) = summary["comparisons"]
     assert (comparison["target"], comparison["baseline"]) == ("gpu", "cpu")
     low, high = comparison["ci95"]

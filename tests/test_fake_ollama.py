@@ -7,6 +7,7 @@ exceptions it raises for each injected fault, are what the project's own client 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import threading
@@ -19,6 +20,7 @@ import httpx
 import ollama
 import pytest
 from fake_ollama import (
+    BUNDLED_IMAGES,
     MLLAMA_UNKNOWN,
     ONE_IMAGE,
     PULL_UNKNOWN,
@@ -26,6 +28,7 @@ from fake_ollama import (
     SERVER_BUSY,
     FakeModel,
     FakeOllama,
+    standalone_config,
 )
 
 Make = Callable[..., FakeOllama]
@@ -342,6 +345,28 @@ def test_jitter_spreads_delays_within_bounds(fake_ollama: Make) -> None:
     seen = [(chat(fake.url).prompt_eval_duration or 0) / 1e9 for _ in range(4)]
     assert all(0.03 - 0.002 <= s <= 0.07 + 0.01 for s in seen)
     assert max(seen) - min(seen) > 0.004
+
+
+def test_standalone_servers_take_one_to_three_times_as_long_by_image() -> None:
+    cctv = sorted((BUNDLED_IMAGES / "cctv").glob("*.jpg"))
+    factors = standalone_config(8.0).image_factors
+    by_image = [factors[hashlib.sha256(path.read_bytes()).hexdigest()] for path in cctv]
+    assert by_image[0] == 1.0 and by_image[-1] == 3.0 and by_image == sorted(by_image)
+
+
+def test_image_factors_scale_the_delays_of_that_image(fake_ollama: Make) -> None:
+    slow_image = b"\x89PNG\r\n\x1a\n a slower image"
+    digest = hashlib.sha256(slow_image).hexdigest()
+    fake = fake_ollama(
+        reply=TEN_TOKENS, prompt_eval_s=0.02, token_delay_s=0.005, image_factors={digest: 3.0}
+    )
+    plain = chat(fake.url, messages=ask(images=[IMAGE]))
+    slow = chat(fake.url, messages=ask(images=[slow_image]))
+    assert near(plain.prompt_eval_duration / 1e9, 0.02)
+    assert near(slow.prompt_eval_duration / 1e9, 0.06)
+    assert near(plain.eval_duration / 1e9, 10 * 0.005)
+    assert near(slow.eval_duration / 1e9, 10 * 0.015)
+    assert near(chat(fake.url).prompt_eval_duration / 1e9, 0.02)  # no image: factor 1
 
 
 # -- faults ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import SecretStr
 
 from ollama_bench import __version__
 from ollama_bench.cnn import cli as cnn_cli
@@ -68,10 +69,15 @@ DebugOpt = Annotated[bool, typer.Option(help="Show tracebacks.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
+def http_headers(headers: list[str] | None) -> dict[str, SecretStr]:
+    """The --header values, or the OBENCH_HEADERS lines."""
+    lines = headers if headers else os.environ.get(HEADERS_ENV, "").splitlines()
+    return parse_headers(lines)
+
+
 def target_specs(targets: list[str] | None, headers: list[str] | None) -> list[TargetSpec]:
     """--target values (or the defaults) with the --header values (or OBENCH_HEADERS lines)."""
-    lines = headers if headers else os.environ.get(HEADERS_ENV, "").splitlines()
-    return parse_targets(targets or list(DEFAULT_TARGETS), parse_headers(lines))
+    return parse_targets(targets or list(DEFAULT_TARGETS), http_headers(headers))
 
 
 app = typer.Typer(

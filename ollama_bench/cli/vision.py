@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ollama_bench.cli.app import EXIT_CODES, HeaderOpt, app, target_specs
+from ollama_bench.cli.app import EXIT_CODES, HeaderOpt, app, http_headers, target_specs
 from ollama_bench.cli.signals import stops_like_ctrl_c
 from ollama_bench.console import err_console, fail, show
-from ollama_bench.errors import FailedRunError, ObenchError, RunFileError
-from ollama_bench.models import RequestSettings
+from ollama_bench.errors import FailedRunError, ObenchError, RunFileError, UsageError
+from ollama_bench.models import RequestSettings, StopSettings, TargetSpec
 from ollama_bench.store import read_vision_run
 from ollama_bench.untrusted import printable
 from ollama_bench.views.ops_tables import print_placements
@@ -29,17 +29,47 @@ from ollama_bench.vision import preflight
 from ollama_bench.vision.bench import Outcome, VisionJob, run_vision
 from ollama_bench.vision.gate import run_problem
 from ollama_bench.vision.health import DEFAULT_GIVE_UP_AFTER
+from ollama_bench.vision.resume import (
+    ResumePoint,
+    check_flags,
+    check_inputs,
+    open_run,
+    source_of,
+    target_record,
+)
 from ollama_bench.vision.scenarios import builtin_names, load_scenario
-from ollama_bench.vision.summary import summarise
+from ollama_bench.vision.summary import RunSummary, summarise
 
 TARGET_HELP = (
     "Server to measure (Ollama, or OpenAI-compatible with api=openai); repeat for each. "
     "See TARGETS above."
 )
 
+#: Each option that shapes a run, under the name resume.recorded_flags gives it. The others
+#: (--header, --give-up-after, --max-failure-rate, --pull, output) may differ on --resume.
+RUN_FLAGS = {
+    "scenario": "--scenario",
+    "images": "--images",
+    "target": "--target",
+    "model": "--model",
+    "runs": "--runs",
+    "warmup": "--warmup",
+    "until_ci": "--until-ci",
+    "max_runs": "--max-runs",
+    "structured": "--format",
+    "timeout": "--timeout",
+    "num_ctx": "--num-ctx",
+    "num_predict": "--num-predict",
+    "seed": "--seed",
+    "keep_alive": "--keep-alive",
+    "max_image_side": "--max-image-side",
+    "monitor": "--monitor",
+}
+
 
 @app.command(epilog=EXIT_CODES)
 def vision(
+    ctx: typer.Context,
     scenario: Annotated[
         str,
         typer.Option(
@@ -74,9 +104,38 @@ def vision(
     runs: Annotated[
         int,
         typer.Option(
-            min=1, envvar="OBENCH_RUNS", help="Measured repetitions per image per target."
+            min=1,
+            envvar="OBENCH_RUNS",
+            help="Measured rounds (every image on every target); with --until-ci, the fewest.",
         ),
     ] = 3,
+    until_ci: Annotated[
+        float | None,
+        typer.Option(
+            "--until-ci",
+            metavar="PCT",
+            min=0.1,
+            envvar="OBENCH_UNTIL_CI",
+            help="Add rounds until every latency speed-up's 95% CI is within ±PCT% of it "
+            "(at least --runs, at most --max-runs rounds).",
+        ),
+    ] = None,
+    max_runs: Annotated[
+        int,
+        typer.Option(
+            min=1, envvar="OBENCH_MAX_RUNS", help="Most rounds a run with --until-ci may take."
+        ),
+    ] = 20,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            metavar="FILE",
+            envvar="OBENCH_RESUME",
+            help="Continue an interrupted or killed run in FILE with the settings its header "
+            "records; flags given beside it must agree.",
+        ),
+    ] = None,
     warmup: Annotated[
         int,
         typer.Option(
@@ -192,29 +251,17 @@ def vision(
     vLLM, LM Studio, Ollama's /v1; its other options become extra request fields), and
     images=false sends the prompt without the image (text-only model, or what the image costs).
     """
-    settings = RequestSettings(
-        model=model,
-        seed=seed,
-        num_ctx=num_ctx,
-        num_predict=num_predict,
-        keep_alive=keep_alive,
-        timeout_s=timeout,
-        structured=structured,
-        max_image_side_px=max_image_side,
-    )
     outcome = Outcome()
     with stops_like_ctrl_c() as stop:
         try:
-            job = VisionJob(
-                scenario=load_scenario(scenario, images).with_max_image_side(max_image_side),
-                settings=settings,
-                targets=target_specs(target, header),
-                warmup=warmup,
-                runs=runs,
-                out=out,
-                monitor=monitor,
-                give_up_after=give_up_after,
-            )
+            if resume is not None:
+                job = _resumed_job(resume, _given(ctx, ctx.params), ctx.params)
+                if job.resume is not None and job.resume.finished:
+                    err_console.print(f"{printable(str(resume))} is complete: nothing to resume")
+                    show(_file_summary(resume), json_output, render)
+                    return
+            else:
+                job = _new_job(ctx.params)
             print_notices(preflight.check(job.scenario), err_console)
             if pull:
                 from ollama_bench.cli.ops import pull_targets  # registered after vision
@@ -256,6 +303,122 @@ def vision(
         raise fail(FailedRunError(problem, hint), debug)
 
 
+def _set(ctx: typer.Context, name: str) -> bool:
+    """Whether the option was given on the command line or by its environment variable."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
+
+
+def _given(ctx: typer.Context, values: dict[str, Any]) -> dict[str, object]:
+    """The run-shaping flags set on the command line or by environment, normalised as
+    resume.recorded_flags records them."""
+    given: dict[str, object] = {}
+    for name, flag in RUN_FLAGS.items():
+        if not _set(ctx, name):
+            continue
+        value = values[name]
+        if name == "scenario":
+            value = source_of(value, None).scenario
+        elif name == "images":
+            value = str(Path(value).resolve())
+        elif name == "target":
+            value = [target_record(t) for t in target_specs(value, values["header"])]
+        given[flag] = value
+    if _set(ctx, "out"):
+        raise UsageError("--out cannot be given with --resume", "the run continues in its file")
+    return given
+
+
+def _new_job(values: dict[str, Any]) -> VisionJob:
+    runs, until_ci, max_runs = values["runs"], values["until_ci"], values["max_runs"]
+    if until_ci is not None and max_runs < runs:
+        raise UsageError(
+            f"--max-runs {max_runs} is below --runs {runs}", "raise --max-runs or lower --runs"
+        )
+    max_image_side = values["max_image_side"]
+    settings = RequestSettings(
+        model=values["model"],
+        seed=values["seed"],
+        num_ctx=values["num_ctx"],
+        num_predict=values["num_predict"],
+        keep_alive=values["keep_alive"],
+        timeout_s=values["timeout"],
+        structured=values["structured"],
+        max_image_side_px=max_image_side,
+    )
+    scenario = load_scenario(values["scenario"], values["images"])
+    return VisionJob(
+        scenario=scenario.with_max_image_side(max_image_side),
+        settings=settings,
+        targets=target_specs(values["target"], values["header"]),
+        warmup=values["warmup"],
+        runs=runs,
+        out=values["out"],
+        monitor=values["monitor"],
+        give_up_after=values["give_up_after"],
+        stop=StopSettings(until_ci_pct=until_ci, max_runs=max_runs),
+        source=source_of(values["scenario"], values["images"]),
+    )
+
+
+def _resumed_job(path: Path, given: dict[str, object], values: dict[str, Any]) -> VisionJob:
+    """A job with every setting from the run file's header, checked against what it recorded.
+    The targets it measured are opened again from the header, with the --header values, unless
+    --target names them again (a URL's password is never stored, so it must then)."""
+    point: ResumePoint = open_run(path)
+    check_flags(point, given)
+    header = point.run.header
+    assert header.source is not None  # open_run checked
+    if values["target"]:
+        given_targets = {t.name: t for t in target_specs(values["target"], values["header"])}
+        targets = [given_targets[t.name] for t in header.targets if t.usable]
+    else:
+        targets = []
+        for info in header.targets:
+            if not info.usable:
+                continue  # left out at the start: it stays out of the later rounds
+            if "***@" in info.url:
+                raise UsageError(
+                    f"target {info.name}'s URL had a password, which run files never keep",
+                    f"give --target {info.name}=URL beside --resume",
+                )
+            targets.append(
+                TargetSpec(**target_record(info), headers=http_headers(values["header"]))
+            )
+    images = Path(header.source.images) if header.source.images else None
+    side = header.settings.max_image_side_px
+    job = VisionJob(
+        scenario=load_scenario(header.source.scenario, images).with_max_image_side(side),
+        settings=header.settings,
+        targets=targets,
+        warmup=header.warmup,
+        runs=header.runs,
+        out=path,
+        monitor=header.monitoring is not None,
+        give_up_after=values["give_up_after"],
+        stop=header.stop,
+        source=header.source,
+        resume=point,
+    )
+    check_inputs(point, job.scenario)
+    return job
+
+
+def _file_summary(run_file: Path) -> RunSummary:
+    run = read_vision_run(run_file)
+    footer = run.footer
+    return summarise(
+        run.header,
+        run.samples,
+        str(run_file),
+        interrupted=footer is None or footer.interrupted,
+        placements=footer.placements if footer else [],
+        utilisation=run.utilisation,
+        stop=footer.stop if footer else None,
+        segments=len(run.segments) + 1,
+    )
+
+
 @app.command(epilog="Exit codes: 0 shown; 2 the file cannot be read.")
 def report(
     run_file: Annotated[Path, typer.Argument(help="A run file written by obench vision.")],
@@ -264,16 +427,7 @@ def report(
 ) -> None:
     """Summarise a stored run again, e.g. one that was interrupted or made elsewhere."""
     try:
-        run = read_vision_run(run_file)
+        summary = _file_summary(run_file)
     except ObenchError as exc:
         raise fail(exc, debug) from None
-    interrupted = run.footer is None or run.footer.interrupted
-    summary = summarise(
-        run.header,
-        run.samples,
-        str(run_file),
-        interrupted=interrupted,
-        placements=run.footer.placements if run.footer else [],
-        utilisation=run.utilisation,
-    )
     show(summary, json_output, render)

@@ -119,7 +119,7 @@ def infer(
 
     Reports images/s (batch size / median batch latency), batch latency median and p90,
     achieved GFLOP/s against a measured 2048² fp32 matmul, and each device's speed-up over
-    the CPU with a bootstrap 95% CI.
+    the CPU at the same batch size with a 95% CI (see the README).
     """
     try:
         guard.require("torch")

@@ -1,8 +1,8 @@
 """From the parallel experiment's passes to figures and the reasons for them. No I/O or torch.
 
-images/s of an arm = N / median pass time; its ratio to the sequential arm comes with a bootstrap
-CI (stats.speedup). The explanation is built from the measured numbers, so it cannot claim what
-the run contradicts.
+images/s of an arm = N / median pass time; its ratio to the sequential arm (the same images,
+passes interleaved) comes with stats.speedup's CI. The explanation is built from the measured
+numbers, so it cannot claim what the run contradicts.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class ArmResult(BaseModel):
     pass_time_s: LatencyStats
     images_per_s: float  # N / median pass time
     vs_sequential: float  # median sequential pass time / median pass time of this arm
-    ci95: tuple[float, float]
+    ci95: tuple[float, float] | None  # None for the sequential arm itself, or a single pass
     verdict: str
 
 
@@ -129,7 +129,7 @@ def summarise_parallel(
     arms: dict[str, ArmResult] = {}
     for arm, values in walls.items():
         stats = latency_stats(values)
-        ratio = speedup(base, values) if base else None
+        ratio = speedup(base, values) if base and arm != "sequential" else None
         arms[arm] = ArmResult(
             arm=arm,
             workers=workers[arm],
@@ -138,8 +138,8 @@ def summarise_parallel(
             passes=len(values),
             pass_time_s=stats,
             images_per_s=header.images / stats.median,
-            vs_sequential=ratio.ratio if ratio else float("nan"),
-            ci95=ratio.ci95 if ratio else (float("nan"), float("nan")),
+            vs_sequential=ratio.ratio if ratio else 1.0 if arm == "sequential" else float("nan"),
+            ci95=ratio.ci95 if ratio else None,
             verdict="baseline"
             if arm == "sequential"
             else ratio.verdict

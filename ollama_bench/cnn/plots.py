@@ -146,8 +146,8 @@ def speedup_by_batch(ax: Axes, summary: InferSummary, _samples: Sequence[InferSa
         )
         xs = [s.batch_size for s in rows]
         ys = [s.speedup_vs_cpu for s in rows]
-        low = [y - s.ci95[0] for y, s in zip(ys, rows, strict=True)]
-        high = [s.ci95[1] - y for y, s in zip(ys, rows, strict=True)]
+        low = [y - s.ci95[0] if s.ci95 else 0.0 for y, s in zip(ys, rows, strict=True)]
+        high = [s.ci95[1] - y if s.ci95 else 0.0 for y, s in zip(ys, rows, strict=True)]
         ax.errorbar(
             xs,
             ys,

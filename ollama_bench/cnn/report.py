@@ -16,6 +16,10 @@ def _share(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
 
+def _ci(ci95: tuple[float, float] | None, sep: str = "–") -> str:
+    return "–" if ci95 is None else f"{ci95[0]:.2f}{sep}{ci95[1]:.2f}"
+
+
 def _verdict(verdict: str) -> str:
     colour = {"faster": "green", "slower": "red"}.get(verdict, "yellow")
     return f"[{colour}]{verdict}[/{colour}]"
@@ -62,7 +66,7 @@ def infer_tables(summary: InferSummary) -> list[Table]:
             f"Speed-up over the CPU with {summary.threads} threads at the same batch size: "
             "ratio of median batch latencies"
         )
-        for column in ("device", "threads", "batch", "speed-up", "95% CI (bootstrap)", "verdict"):
+        for column in ("device", "threads", "batch", "speed-up", "95% CI", "verdict"):
             speed.add_column(column, justify="right" if column[0] in "s9" else "left")
         for s in summary.speedups:
             speed.add_row(
@@ -70,7 +74,7 @@ def infer_tables(summary: InferSummary) -> list[Table]:
                 str(s.threads),
                 str(s.batch_size),
                 f"{s.speedup_vs_cpu:.2f}×",
-                f"{s.ci95[0]:.2f}× – {s.ci95[1]:.2f}×",
+                "–" if s.ci95 is None else f"{s.ci95[0]:.2f}× – {s.ci95[1]:.2f}×",
                 _verdict(s.verdict),
             )
         tables.append(speed)
@@ -128,7 +132,7 @@ def render_parallel(summary: ParallelSummary, console: Console) -> None:
             fmt_seconds(a.pass_time_s.median),
             fmt_rate(a.images_per_s),
             f"{a.vs_sequential:.2f}×",
-            f"{a.ci95[0]:.2f}–{a.ci95[1]:.2f}",
+            _ci(a.ci95),
             _verdict(a.verdict),
         )
     console.print(table)
@@ -182,7 +186,7 @@ def render_train(summary: TrainSummary, console: Console) -> None:
         s = summary.scaling
         console.print(
             f"scaling, {s.workers} workers vs 1 (median epoch times): {s.speedup:.2f}× "
-            f"(95% CI {s.ci95[0]:.2f}–{s.ci95[1]:.2f}, {_verdict(s.verdict)}), "
+            f"(95% CI {_ci(s.ci95)}, {_verdict(s.verdict)}), "
             f"efficiency {s.efficiency:.0%}"
         )
     if summary.weights_identical is not None:

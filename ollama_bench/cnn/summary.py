@@ -2,7 +2,8 @@
 
 images/s = batch size / median batch latency (never batches/s); achieved GFLOP/s = FLOPs per
 image × images/s; the speed-up of a device over the CPU is the ratio of median latencies at the
-same batch size, with a bootstrap CI (stats.speedup). Warm-up samples are left out.
+same batch size, the key that pairs them, with stats.paired_ratio's CI. Warm-up samples are left
+out.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from ollama_bench.cnn.records import DeviceInfo, InferHeader, InferSample, MatmulRate
-from ollama_bench.stats import MIN_N_FOR_P90, Summary, speedup
+from ollama_bench.stats import MIN_N_FOR_P90, Summary, paired_ratio
 
 #: Spread above which a latency series is flagged: stdev / median.
 NOISY_SPREAD = 0.25
@@ -48,7 +49,7 @@ class SpeedupResult(BaseModel):
     batch_size: int
     baseline: str  # "cpu, N threads"
     speedup_vs_cpu: float  # median CPU latency / median latency of this device
-    ci95: tuple[float, float]
+    ci95: tuple[float, float] | None  # None with a single batch on either side
     verdict: str
 
 
@@ -143,7 +144,7 @@ def summarise_infer(
         base = series.get(("cpu", baseline_threads, batch_size))
         if base is None or (device, threads) == ("cpu", baseline_threads):
             continue
-        s = speedup(base, latencies)
+        s = paired_ratio({batch_size: base}, {batch_size: latencies})
         speedups.append(
             SpeedupResult(
                 device=device,

@@ -2,7 +2,7 @@
 
 Time to target = the training time (evaluation excluded) of every epoch up to and including the
 first whose test accuracy reaches the target. Scaling = median 1-worker epoch time / median
-N-worker epoch time, with a bootstrap CI (stats.speedup).
+N-worker epoch time, with stats.speedup's CI.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class TrainRunResult(BaseModel):
 class Scaling(BaseModel):
     workers: int
     speedup: float  # median 1-worker epoch time / median N-worker epoch time
-    ci95: tuple[float, float]
+    ci95: tuple[float, float] | None  # None with a single epoch on either side
     verdict: str
     efficiency: float  # speed-up / workers
 

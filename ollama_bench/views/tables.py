@@ -29,6 +29,13 @@ from ollama_bench.vision.quality import Change
 from ollama_bench.vision.runner import Step
 from ollama_bench.vision.summary import Comparison, RunSummary, Stat, TargetSummary
 
+METRIC_LABELS = {
+    "latency": "latency",
+    "ttft": "TTFT",
+    "prompt_rate": "prompt tokens/s",
+    "decode_rate": "decode tokens/s",
+}
+
 
 def fmt_seconds(value: float | None) -> str:
     """`0.0123` → `12.3 ms`, `4.56` → `4.56 s`, None → `–`."""
@@ -270,19 +277,59 @@ def reply_differences(summary: RunSummary) -> list[str]:
     return lines
 
 
+def _ci(ci95: tuple[float, float] | None) -> str:
+    return "–" if ci95 is None else f"{ci95[0]:.2f}× – {ci95[1]:.2f}×"
+
+
+def _verdict(verdict: str) -> str:
+    colour = {"faster": "green", "slower": "red"}.get(verdict, "yellow")
+    return f"[{colour}]{verdict}[/{colour}]"
+
+
 def speedup_table(summary: RunSummary) -> Table | None:
+    """Every metric's paired speed-up of each target over the baseline."""
     if not summary.comparisons:
         return None
     table = Table(
-        title="Speed-up (baseline median latency / target median latency)", title_justify="left"
+        title="Speed-up over the baseline, paired by image (> 1: the target is faster)",
+        title_justify="left",
     )
-    for column in ("target", "vs baseline", "speed-up", "95% CI (bootstrap)", "verdict"):
+    for column in ("target", "vs baseline", "metric", "speed-up", "95% CI", "verdict"):
         table.add_column(column, justify="right" if column.startswith(("speed", "95")) else "left")
     for c in summary.comparisons:
-        ci = "–" if c.ci95 is None else f"{c.ci95[0]:.2f}× – {c.ci95[1]:.2f}×"
-        colour = {"faster": "green", "slower": "red"}.get(c.verdict, "yellow")
+        for metric, label in METRIC_LABELS.items():
+            m = c.metrics.get(metric)
+            if m is None:
+                continue
+            table.add_row(
+                c.target,
+                c.baseline,
+                label,
+                f"{m.speedup:.2f}×",
+                _ci(m.ci95),
+                _verdict(m.verdict),
+            )
+    return table
+
+
+def image_table(c: Comparison) -> Table:
+    """Each image's median latency on both targets: which images drive the speed-up."""
+    table = Table(
+        title=f"Latency by image: {c.target} vs {c.baseline} (medians)",
+        title_justify="left",
+    )
+    table.add_column("image")
+    for column in (c.baseline, c.target, "speed-up", "n"):
+        table.add_column(column, justify="right")
+    table.add_column("")
+    for i in c.images:
         table.add_row(
-            c.target, c.baseline, f"{c.speedup:.2f}×", ci, f"[{colour}]{c.verdict}[/{colour}]"
+            i.image,
+            fmt_seconds(i.baseline_s),
+            fmt_seconds(i.target_s),
+            f"{i.speedup:.2f}×",
+            f"{i.baseline_n} / {i.target_n}",
+            "[yellow]far from the rest[/yellow]" if i.outlier else "",
         )
     return table
 
@@ -297,6 +344,7 @@ def render(summary: RunSummary, console: Console) -> None:
     for table in (
         target_table(summary.targets),
         accuracy_table(summary.targets),
+        *[image_table(c) for c in summary.comparisons if len(c.images) > 1],
         speedup_table(summary),
         quality_table(summary),
     ):
@@ -304,6 +352,9 @@ def render(summary: RunSummary, console: Console) -> None:
             console.print(table)
     for line in reply_differences(summary):
         console.print(line, highlight=False)
+    if summary.stop is not None:
+        resumed = f" · {summary.segments} segments read as one run" if summary.segments > 1 else ""
+        console.print(f"stop: {summary.stop.message}{resumed}")
     for w in summary.warnings:
         where = f"{w.target}: " if w.target else ""
         hint = f" [dim]({w.hint})[/dim]" if w.hint else ""
@@ -360,14 +411,19 @@ class ProgressReporter:
     """Runner observer that drives a rich progress bar."""
 
     def __init__(self, progress: Progress, total: int) -> None:
-        self.progress = progress
+        self.progress, self.total, self.done = progress, total, 0
         self.task = progress.add_task("starting", total=total)
 
     def started(self, step: Step) -> None:
+        if self.done >= self.total:  # --until-ci added a round: the bar grows with it
+            self.total += 1
+            self.progress.update(self.task, total=self.total)
+        when = f"round {step.repeat + 1}" if step.phase == "measured" else step.phase
         where = printable(f"{step.target} · {step.image.name}")
-        self.progress.update(self.task, description=f"{step.phase} {where}")
+        self.progress.update(self.task, description=f"{when} {where}")
 
     def finished(self, sample: Sample) -> None:
+        self.done += 1
         self.progress.advance(self.task)
 
 

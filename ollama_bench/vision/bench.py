@@ -2,13 +2,15 @@
 
 The caller owns presentation (probe lines, progress, placement) through callbacks, and gets the
 summary even when Ctrl-C cuts the run short: it lands in `Outcome` before the interrupt
-propagates. Utilisation samples (ops/utilisation.py) go to the run file as the run goes.
+propagates. Utilisation samples (ops/utilisation.py) go to the run file as the run goes. A
+resumed run (vision/resume.py) appends a segment to its file and is summarised as one run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +27,11 @@ from ollama_bench.models import (
     RequestSettings,
     RunFooter,
     RunHeader,
+    RunSource,
     Sample,
+    Segment,
+    StopOutcome,
+    StopSettings,
     TargetInfo,
     TargetSpec,
     UtilisationSample,
@@ -36,8 +42,18 @@ from ollama_bench.store import RunWriter, default_run_path
 from ollama_bench.targets import open_target
 from ollama_bench.targets.base import Target, TargetFailure
 from ollama_bench.vision.health import DEFAULT_GIVE_UP_AFTER, TargetHealth
-from ollama_bench.vision.runner import Observer, Step, execute, plan
+from ollama_bench.vision.resume import ResumePoint, check_targets
+from ollama_bench.vision.runner import (
+    Observer,
+    Rounds,
+    Step,
+    execute,
+    measure,
+    round_steps,
+    warmup_steps,
+)
 from ollama_bench.vision.scenarios import Scenario
+from ollama_bench.vision.stop import precision_rule, widest_half_width
 from ollama_bench.vision.summary import RunSummary, summarise
 
 
@@ -51,6 +67,9 @@ class VisionJob:
     out: Path  # a .jsonl file, or a folder for a time-stamped one
     monitor: bool = True  # sample container CPU/memory and GPUs during the run
     give_up_after: int = DEFAULT_GIVE_UP_AFTER  # connect failures/timeouts in a row; 0: never
+    stop: StopSettings = field(default_factory=StopSettings)
+    source: RunSource | None = None  # recorded so that --resume can load the scenario again
+    resume: ResumePoint | None = None  # continue this run file instead of starting one
 
 
 @dataclass
@@ -123,6 +142,55 @@ def _header(
         host=host_info(),
         labels=job.scenario.labels,
         monitoring=monitoring if monitoring.enabled else None,
+        stop=job.stop,
+        source=job.source,
+    )
+
+
+def _open(
+    job: VisionJob,
+    infos: list[TargetInfo],
+    started_at: datetime,
+    monitor: Monitor,
+    outcome: Outcome,
+) -> tuple[RunHeader, RunWriter, int, int]:
+    """A new run file with its header; or the resumed one, a segment line appended, its samples
+    put in `outcome` so that the run stops and is summarised as one. Returns the header, the
+    writer, the segment number and the first free sequence number."""
+    point = job.resume
+    if point is None:
+        header = _header(job, infos, started_at, monitor.monitoring)
+        out = job.out
+        path = (
+            out
+            if out.suffix == ".jsonl"
+            else default_run_path(out, job.scenario.name, started_at, header.run_id)
+        )
+        return header, RunWriter(path, header), 0, 0
+    writer = RunWriter(point.path, None)
+    segment = Segment(
+        index=point.segment,
+        started_at=started_at,
+        samples_before=len(point.run.samples),
+        targets=infos,
+    )
+    writer.append(segment)
+    outcome.samples += point.run.samples
+    outcome.utilisation += point.run.utilisation
+    return point.run.header, writer, point.segment, point.next_seq
+
+
+def _stop_outcome(
+    job: VisionJob, names: list[str], samples: list[Sample], rounds: int, stopped: bool
+) -> StopOutcome:
+    pct = job.stop.until_ci_pct
+    widest = widest_half_width(names, samples, rounds) if pct is not None else None
+    if widest is None:  # no --until-ci, or no speed-up it could measure
+        return StopOutcome(reason="runs", rounds=rounds)
+    return StopOutcome(
+        reason="precision" if stopped else "max-runs",
+        rounds=rounds,
+        half_width_pct=widest * 100 if math.isfinite(widest) else None,
     )
 
 
@@ -148,25 +216,46 @@ async def run_vision(
                 "no target is usable: " + "; ".join(f"{i.name}: {i.error}" for i in infos),
                 "start Ollama (docker compose up -d), pull the model, or pass --target NAME=URL",
             )
+        point = job.resume
+        if point is not None:
+            check_targets(point, infos)
         if job.monitor:
             usable_specs = [  # an in-process target has no container or server of its own
                 t.spec for name, t in targets.items() if name in usable and t.spec.api != "ocr"
             ]
             monitor = await asyncio.to_thread(Monitor.plan, usable_specs)
         started_at = datetime.now(UTC)
-        header = _header(job, infos, started_at, monitor.monitoring)
-        out = job.out
-        path = (
-            out
-            if out.suffix == ".jsonl"
-            else default_run_path(out, job.scenario.name, started_at, header.run_id)
-        )
-        writer = RunWriter(path, header)
+        header, writer, segment, first_seq = _open(job, infos, started_at, monitor, outcome)
+        path = writer.path
         outcome.run_file = path
-        steps = plan(usable, job.scenario.images, job.warmup, job.runs)
-        warmup = [step for step in steps if step.phase == "warmup"]
-        measured = [step for step in steps if step.phase == "measured"]
+        images = job.scenario.images
+        warmup = warmup_steps(usable, images, job.warmup, segment)
+        health = TargetHealth(job.give_up_after, on_give_up)
+
+        def measuring() -> list[str]:
+            """The targets whose speed-ups --until-ci waits for: not those given up on."""
+            return [name for name in usable if not health.given_up(name)]
+
+        def alive() -> list[str]:
+            """Whom to ask where the model runs: a target given up on would answer /api/ps no
+            better, and only Ollama has such a route."""
+            return [name for name in measuring() if targets[name].spec.api == "ollama"]
+
+        until = job.stop.until_ci_pct
+        rounds = Rounds(
+            least=job.runs,
+            most=job.stop.max_runs if until is not None else job.runs,
+            stop=None if until is None else precision_rule(measuring, outcome.samples, until),
+            done=point.done if point is not None else frozenset(),
+            segment=segment,
+        )
+        planned = len(warmup) + sum(
+            step.key not in rounds.done
+            for repeat in range(job.runs)
+            for step in round_steps(usable, images, repeat)
+        )
         interrupted = True
+        stop: StopOutcome | None = None
 
         def keep(sample: UtilisationSample) -> None:
             outcome.utilisation.append(sample)
@@ -174,36 +263,31 @@ async def run_vision(
                 writer.append(sample)
 
         monitor.start(keep)
-        health = TargetHealth(job.give_up_after, on_give_up)
-
-        def alive() -> list[str]:
-            """Whom to ask where the model runs: a target given up on would answer /api/ps no
-            better, and only Ollama has such a route."""
-            ollama = [name for name in usable if targets[name].spec.api == "ollama"]
-            return [name for name in ollama if not health.given_up(name)]
-
         try:
-            recorder = _Recorder(writer, outcome, observer(len(steps)))
+            recorder = _Recorder(writer, outcome, observer(planned))
             structured = job.settings.structured
-            await execute(
+            seq = await execute(
                 warmup,
                 targets,
                 job.scenario,
                 structured=structured,
                 observer=recorder,
+                first_seq=first_seq,
                 health=health,
             )
             outcome.placements += await read_placements(targets, alive(), "warmup")
             on_placement(outcome.placements)
-            await execute(
-                measured,
+            complete, stopped = await measure(
+                rounds,
                 targets,
+                usable,
                 job.scenario,
                 structured=structured,
                 observer=recorder,
-                first_seq=len(warmup),
+                first_seq=seq,
                 health=health,
             )
+            stop = _stop_outcome(job, measuring(), outcome.samples, complete, stopped)
             outcome.placements += await read_placements(targets, alive(), "run")
             interrupted = False
         finally:
@@ -216,6 +300,8 @@ async def run_vision(
                     interrupted=interrupted,
                     elapsed_s=(finished_at - started_at).total_seconds(),
                     placements=outcome.placements,
+                    stop=stop,
+                    segment=segment,
                 )
             )
             outcome.summary = summarise(
@@ -225,6 +311,8 @@ async def run_vision(
                 interrupted=interrupted,
                 placements=outcome.placements,
                 utilisation=outcome.utilisation,
+                stop=stop,
+                segments=segment + 1,
             )
         if writer.failure is not None:  # every request is on disk, but the footer did not fit
             raise writer.failure

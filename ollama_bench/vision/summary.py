@@ -1,10 +1,11 @@
 """From a run's samples to the figures a report shows: per-target summaries, speed-ups, warnings.
 
 Only measured samples count; warm-ups are stored but left out. Latency, TTFT and token rates
-come from requests that completed; a failed request is counted, not timed. Each comparison with
-the baseline carries the speed-up and the change in quality (quality.py). Utilisation is
-attributed to a target by time: the samples taken while its measured requests were in flight.
-Warnings are data, each with a hint naming the flag to try.
+come from requests that completed; a failed request is counted, not timed. Speed-ups are paired
+by image (stats.paired_ratio): each image's median on both targets, combined over images; each
+comparison also carries the change in quality, paired by image and round (quality.py).
+Utilisation is attributed to a target by time: the samples taken while its measured requests
+were in flight. Warnings are data, each with a hint naming the flag to try.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -25,10 +26,12 @@ from ollama_bench.models import (
     RunHeader,
     Sample,
     ServerTimings,
+    StopOutcome,
+    Timing,
     UtilisationSample,
 )
 from ollama_bench.ops.doctor import placement_findings, role_of
-from ollama_bench.stats import MIN_N_FOR_P90, Summary, Verdict, speedup
+from ollama_bench.stats import MIN_N_FOR_P90, PairedRatio, Summary, Verdict, paired_ratio
 from ollama_bench.vision.preflight import input_notices
 from ollama_bench.vision.quality import (
     Change,
@@ -40,8 +43,16 @@ from ollama_bench.vision.quality import (
 )
 
 NS_PER_S = 1e9
-MIN_N_FOR_CI = 3  # a bootstrap of fewer values per group says nothing
 SLOW_FIRST_FACTOR = 2.0
+
+#: Each speed-up: how to read its value off a request, and whether higher is better (a rate,
+#: compared as target / baseline) or lower (a time, baseline / target).
+METRICS: dict[str, tuple[Callable[[Timing], float | None], bool]] = {
+    "latency": (lambda t: t.latency_ns / NS_PER_S, False),
+    "ttft": (lambda t: t.ttft_ns / NS_PER_S if t.ttft_ns else None, False),
+    "prompt_rate": (lambda t: t.prompt_tokens_per_s, True),
+    "decode_rate": (lambda t: t.decode_tokens_per_s, True),
+}
 
 
 class Stat(BaseModel):
@@ -50,10 +61,14 @@ class Stat(BaseModel):
     n: int
     median: float | None
     p90: float | None
+    p95: float | None = None
+    p99: float | None = None
     mean: float | None
     stdev: float | None
     min: float | None
     max: float | None
+    # percentiles resting on fewer than 10 (p90), 20 (p95) or 100 (p99) samples: near the maximum
+    too_few_for: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Stat:
@@ -106,17 +121,51 @@ class TargetSummary(BaseModel):
     utilisation: UtilisationSummary | None = None
 
 
+class MetricComparison(BaseModel):
+    """One metric's paired speed-up: > 1 when the target is better (faster, more tokens/s)."""
+
+    speedup: float
+    ci95: tuple[float, float] | None  # None when no image was repeated on both targets
+    verdict: Verdict
+
+
+class ImageComparison(BaseModel):
+    """One image's median latency on both targets and their ratio."""
+
+    image: str
+    baseline_s: float
+    target_s: float
+    speedup: float  # baseline_s / target_s
+    baseline_n: int
+    target_n: int
+    outlier: bool  # far from the other images' speed-up (stats.OUTLIER_FACTOR, OUTLIER_Z)
+
+
 class Comparison(BaseModel):
     target: str
     baseline: str
-    speedup: float  # baseline median latency / target median latency
+    speedup: float  # latency: geometric mean over images of baseline median / target median
     ci95: tuple[float, float] | None
     verdict: Verdict
+    # latency, ttft, prompt_rate, decode_rate; None when a target reported no such value
+    metrics: dict[str, MetricComparison | None] = Field(default_factory=dict)
+    images: list[ImageComparison] = Field(default_factory=list)
     # target − baseline, paired by image and round: "overall", "valid_rate" and each field
     quality: dict[str, Change] = Field(default_factory=dict)
     identical_reply_rate: float | None = None  # (image, round) pairs with equal parsed replies
     identical_reply_pairs: int = 0
     reply_difference: ReplyDifference | None = None  # the first pair that differs
+
+
+class StopSummary(BaseModel):
+    """Why the measured rounds ended, and how many there were."""
+
+    reason: Literal["runs", "precision", "max-runs", "interrupted"]
+    rounds: int  # complete rounds: every image on every target
+    until_ci_pct: float | None = None
+    max_runs: int | None = None  # only with until_ci_pct
+    half_width_pct: float | None = None  # widest latency speed-up CI half-width at the stop
+    message: str
 
 
 class Warning(BaseModel):
@@ -132,6 +181,8 @@ class RunSummary(BaseModel):
     model: str
     structured: bool
     interrupted: bool = False
+    stop: StopSummary | None = None
+    segments: int = 1  # 1 + the times the run was resumed
     targets: list[TargetSummary]
     comparisons: list[Comparison]
     warnings: list[Warning]
@@ -266,6 +317,57 @@ def baseline_name(names: Sequence[str]) -> str:
     return "cpu" if "cpu" in names else names[0]
 
 
+def by_image(samples: Sequence[Sample], target: str, metric: str) -> dict[str, list[float]]:
+    """One metric's values for one target, from completed measured requests, grouped by image."""
+    value_of = METRICS[metric][0]
+    groups: dict[str, list[float]] = {}
+    for s in samples:
+        if s.target == target and s.phase == "measured" and s.ok:
+            value = value_of(s.timing)
+            if value is not None and value > 0:
+                groups.setdefault(s.image, []).append(value)
+    return groups
+
+
+def paired_speedups(
+    names: Sequence[str], samples: Sequence[Sample], metric: str = "latency"
+) -> dict[str, tuple[str, PairedRatio | None]]:
+    """Every timed target's speed-up over the baseline for one metric: target → (baseline,
+    result), None where the two share no image with a value."""
+    timed = [name for name in names if by_image(samples, name, "latency")]
+    if len(timed) < 2:
+        return {}
+    base = baseline_name(timed)
+    base_groups = by_image(samples, base, metric)
+    results: dict[str, tuple[str, PairedRatio | None]] = {}
+    for name in timed:
+        if name == base:
+            continue
+        groups = by_image(samples, name, metric)
+        shared = [image for image in base_groups if image in groups]
+        result = (
+            paired_ratio(base_groups, groups, higher_is_better=METRICS[metric][1])
+            if shared
+            else None
+        )
+        results[name] = (base, result)
+    return results
+
+
+def complete_rounds(header: RunHeader, samples: Sequence[Sample]) -> int:
+    """Rounds in which every image went to every usable target (failed requests count)."""
+    names = [t.name for t in header.targets if t.usable]
+    wanted = {(image.name, name) for image in header.images for name in names}
+    seen: dict[int, set[tuple[str, str]]] = {}
+    for s in samples:
+        if s.phase == "measured":
+            seen.setdefault(s.repeat, set()).add((s.image, s.target))
+    rounds = 0
+    while wanted and seen.get(rounds, set()) >= wanted:
+        rounds += 1
+    return rounds
+
+
 def summarise(
     header: RunHeader,
     samples: Sequence[Sample],
@@ -274,6 +376,8 @@ def summarise(
     *,
     placements: Sequence[PlacementReading] = (),
     utilisation: Sequence[UtilisationSample] = (),
+    stop: StopOutcome | None = None,
+    segments: int = 1,
 ) -> RunSummary:
     field_names = _field_names(samples)
     by_target = {t.name: [s for s in samples if s.target == t.name] for t in header.targets}
@@ -299,24 +403,20 @@ def summarise(
         name: [s.timing.latency_ns / NS_PER_S for s in group if s.ok and s.phase == "measured"]
         for name, group in by_target.items()
     }
-    timed = [name for name, values in latencies.items() if values]
-    comparisons = []
+    comparisons = _comparisons([t.name for t in header.targets], samples)
+    stopped = _stop_summary(header, samples, stop, interrupted)
     text_only = {info.name for info in header.targets if not info.images}
-    if len(timed) > 1:
-        base = baseline_name(timed)
-        for name in timed:
-            if name != base:
-                comparison = _compare(name, base, latencies[name], latencies[base])
-                pairs = paired_samples(by_target[name], by_target[base])
-                # a text-only side saw no image: its accuracy is not compared, its validity is
-                fields = [] if {name, base} & text_only else field_names
-                comparison.quality = quality_changes(pairs, fields)
-                agreed = agreement(pairs)
-                comparison.identical_reply_rate = agreed.rate
-                comparison.identical_reply_pairs = agreed.pairs
-                comparison.reply_difference = agreed.example
-                comparisons.append(comparison)
+    for comparison in comparisons:
+        pairs = paired_samples(by_target[comparison.target], by_target[comparison.baseline])
+        # a text-only side saw no image: its accuracy is not compared, its validity is
+        both = {comparison.target, comparison.baseline}
+        comparison.quality = quality_changes(pairs, [] if both & text_only else field_names)
+        agreed = agreement(pairs)
+        comparison.identical_reply_rate = agreed.rate
+        comparison.identical_reply_pairs = agreed.pairs
+        comparison.reply_difference = agreed.example
     warnings = _warnings(header, targets, by_target, comparisons, latencies)
+    warnings += _verdict_warnings(comparisons, stopped)
     warnings += _hardware_warnings(header, targets, placements, utilisation)
     return RunSummary(
         run_file=run_file,
@@ -324,6 +424,8 @@ def summarise(
         model=header.settings.model,
         structured=header.settings.structured,
         interrupted=interrupted,
+        stop=stopped,
+        segments=segments,
         targets=targets,
         comparisons=comparisons,
         warnings=warnings,
@@ -339,16 +441,121 @@ def _field_names(samples: Sequence[Sample]) -> list[str]:
     return list(names)
 
 
-def _compare(target: str, base: str, target_s: list[float], base_s: list[float]) -> Comparison:
-    if min(len(target_s), len(base_s)) < MIN_N_FOR_CI:
-        ratio = statistics.median(base_s) / statistics.median(target_s)
-        return Comparison(
-            target=target, baseline=base, speedup=ratio, ci95=None, verdict="no clear difference"
+def _comparisons(names: Sequence[str], samples: Sequence[Sample]) -> list[Comparison]:
+    by_metric = {metric: paired_speedups(names, samples, metric) for metric in METRICS}
+    comparisons = []
+    for name, (base, latency) in by_metric["latency"].items():
+        if latency is None:
+            continue
+        metrics: dict[str, MetricComparison | None] = {}
+        for metric, results in by_metric.items():
+            result = results[name][1] if name in results else None
+            metrics[metric] = (
+                None
+                if result is None
+                else MetricComparison(
+                    speedup=result.ratio, ci95=result.ci95, verdict=result.verdict
+                )
+            )
+        images = [
+            ImageComparison(
+                image=str(k.key),
+                baseline_s=k.baseline,
+                target_s=k.target,
+                speedup=k.ratio,
+                baseline_n=k.n_baseline,
+                target_n=k.n_target,
+                outlier=k.outlier,
+            )
+            for k in latency.keys
+        ]
+        comparisons.append(
+            Comparison(
+                target=name,
+                baseline=base,
+                speedup=latency.ratio,
+                ci95=latency.ci95,
+                verdict=latency.verdict,
+                metrics=metrics,
+                images=images,
+            )
         )
-    result = speedup(base_s, target_s)
-    return Comparison(
-        target=target, baseline=base, speedup=result.ratio, ci95=result.ci95, verdict=result.verdict
+    return comparisons
+
+
+def _stop_summary(
+    header: RunHeader, samples: Sequence[Sample], stop: StopOutcome | None, interrupted: bool
+) -> StopSummary:
+    pct = header.stop.until_ci_pct
+    most = header.stop.max_runs if pct is not None else None
+    if stop is None or interrupted:
+        rounds = complete_rounds(header, samples)
+        return StopSummary(
+            reason="interrupted",
+            rounds=rounds,
+            until_ci_pct=pct,
+            max_runs=most,
+            message=f"interrupted after {rounds} complete round(s)",
+        )
+    widest = "" if stop.half_width_pct is None else f" (widest ±{stop.half_width_pct:.1f}%)"
+    message = f"{stop.rounds} rounds, as --runs asked"
+    if stop.reason == "precision":
+        message = (
+            f"precision reached after {stop.rounds} rounds: every latency speed-up within "
+            f"±{pct:g}%{widest}"
+        )
+    elif stop.reason == "max-runs":
+        message = (
+            f"--max-runs {most} reached before every latency speed-up was within ±{pct:g}%{widest}"
+        )
+    return StopSummary(
+        reason=stop.reason,
+        rounds=stop.rounds,
+        until_ci_pct=pct,
+        max_runs=most,
+        half_width_pct=stop.half_width_pct,
+        message=message,
     )
+
+
+def _verdict_warnings(comparisons: Sequence[Comparison], stop: StopSummary) -> list[Warning]:
+    """Intervals too wide to say much, images that disagree with the rest, precision not met."""
+    found: list[Warning] = []
+    for c in comparisons:
+        if c.ci95 is not None and c.ci95[1] - c.ci95[0] > c.speedup:
+            found.append(
+                Warning(
+                    target=c.target,
+                    code="wide-ci",
+                    message=f"the 95% CI of {c.target}'s speed-up ({c.ci95[0]:.2f}× – "
+                    f"{c.ci95[1]:.2f}×) is wider than the speed-up itself",
+                    hint="add rounds until it is precise with --until-ci 5",
+                )
+            )
+        for image in c.images:
+            if image.outlier:
+                others = [i.speedup for i in c.images if i is not image]
+                rest = math.exp(statistics.fmean(math.log(r) for r in others))
+                found.append(
+                    Warning(
+                        target=c.target,
+                        code="image-outlier",
+                        message=f"on {image.image} {c.target} is {image.speedup:.2f}× the "
+                        f"baseline, far from the {rest:.2f}× of the other images",
+                        hint="the headline is the geometric mean over images; see the "
+                        "per-image table",
+                    )
+                )
+    if stop.reason == "max-runs":
+        found.append(
+            Warning(
+                target=None,
+                code="precision-not-reached",
+                message=stop.message,
+                hint="raise --max-runs, or accept a wider --until-ci",
+            )
+        )
+    return found
 
 
 def _warnings(
@@ -499,7 +706,7 @@ def _warnings(
                     code="no-ci",
                     message="too few completed requests to put an interval on "
                     f"{comparison.target}'s speed-up",
-                    hint=f"at least {MIN_N_FOR_CI} per target are needed; raise --runs",
+                    hint="an image must be measured twice on each target; raise --runs",
                 )
             )
     return found
