@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
 import httpx
@@ -21,6 +21,7 @@ from ollama_bench.models import (
     RequestSettings,
     TargetInfo,
     TargetSpec,
+    TextBox,
     Timing,
 )
 from ollama_bench.untrusted import clip, storable
@@ -54,6 +55,8 @@ class Exchange:
     reply: str
     timing: Timing
     error: RequestError | None
+    unanswered: tuple[str, ...] = ()  # reply fields this target does not answer by design
+    text_boxes: list[TextBox] | None = field(default=None)  # an OCR target's raw reading
 
 
 @functools.cache
