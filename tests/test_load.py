@@ -354,3 +354,18 @@ def test_an_openai_server_with_two_slots_scales_twofold(
     assert c4.latency_s.p50 == pytest.approx(2 * c1.latency_s.p50, rel=0.15)  # type: ignore[operator]
     assert c4.queue_s.p50 == pytest.approx(SERVICE_S, rel=0.2)
     assert c4.itl is not None and c4.itl.p50_s == pytest.approx(TOKEN_S, abs=0.003)
+
+
+def test_concurrent_clients_keep_what_the_probe_found(
+    fake_openai: Callable[..., Any], tmp_path: Path
+) -> None:
+    # This server refuses response_format json_schema: the probe falls back to json_object, and
+    # every client opened for a request in flight must send that too, not fail with HTTP 400.
+    server = fake_openai(json_schema=False, reply=REPLY, models=[MODEL], parallel=2)
+    summary = run(tmp_path, {"llama": f"{server.url},api=openai"}, [closed(0, 3, 6)])
+    (step,) = summary.targets[0].steps
+    assert (step.completed, step.failed, step.in_flight_max) == (6, 0, 3)
+    chats = [body for _, path, body in server.requests if path == "/v1/chat/completions"]
+    forms = {body["response_format"]["type"] for body in chats[-7:] if body}
+    assert forms == {"json_object"}
+    assert all(body and body.get("cache_prompt") is False for body in chats[-7:])

@@ -20,7 +20,6 @@ from typing import Literal
 from ollama_bench.load.records import LoadSample, StepSpec
 from ollama_bench.load.schedule import poisson_offsets_s
 from ollama_bench.models import Phase
-from ollama_bench.targets import open_target
 from ollama_bench.targets.base import Target
 from ollama_bench.vision.runner import judge
 from ollama_bench.vision.scenarios import ImageInput, Scenario
@@ -34,7 +33,8 @@ class TargetPool:
     One client shared by many concurrent requests spends its time in httpcore's pool
     bookkeeping (each request event scans every connection: at 64 in flight the client managed
     under half the requests/s it manages at 1), so every request in flight takes a client of its
-    own, opened through `open_target` and reused by the next request.
+    own, the probed client's `companion()` (which keeps what the probe found), reused by the next
+    request. A target whose companion is itself is shared by all.
     """
 
     def __init__(self, first: Target) -> None:
@@ -49,18 +49,23 @@ class TargetPool:
     def take(self) -> Target:
         if self._free:
             return self._free.pop()
-        target = open_target(self._all[0].spec, self._all[0].settings)
-        self._all.append(target)
+        target = self._all[0].companion()
+        if target is not self._all[0]:
+            self._all.append(target)
         return target
 
     def reserve(self, count: int) -> None:
         """Have `count` clients ready, so none is opened once a step's clock runs."""
         while len(self._all) < count:
-            self._free.append(open_target(self._all[0].spec, self._all[0].settings))
-            self._all.append(self._free[-1])
+            target = self._all[0].companion()
+            if target is self._all[0]:
+                return  # shared by all requests: nothing to open
+            self._all.append(target)
+            self._free.append(target)
 
     def give(self, target: Target) -> None:
-        self._free.append(target)
+        if target is not self._all[0] or self._all[0] not in self._free:
+            self._free.append(target)
 
     async def close(self) -> None:
         """Close the clients opened here (the first one belongs to the caller)."""

@@ -134,3 +134,9 @@ class Target(Protocol):
         """One timed request with one image (None: the prompt alone, for `images=false`);
         failures are returned in `Exchange.error`."""
         ...
+
+    def companion(self) -> Target:
+        """A client of the same target for a request in flight beside this one's (obench
+        load): its own connection, and whatever this one's probe found out. May be `self`
+        where a second client would not help (an in-process model)."""
+        ...

@@ -104,6 +104,10 @@ class OcrTarget:
     async def __aenter__(self) -> OcrTarget:
         return self
 
+    def companion(self) -> OcrTarget:
+        """Itself: the engine reads one frame at a time, so a second one would only wait."""
+        return self
+
     async def __aexit__(self, *exc: object) -> None:
         self._engine = None
 

@@ -146,6 +146,10 @@ class OllamaTarget:
     async def __aenter__(self) -> OllamaTarget:
         return self
 
+    def companion(self) -> OllamaTarget:
+        """Another client of this server (the probe leaves nothing to carry over)."""
+        return OllamaTarget(self.spec, self.settings)
+
     async def __aexit__(self, *exc: object) -> None:
         await self._client._client.aclose()  # AsyncClient.close() is untyped
         await self._http.aclose()

@@ -172,6 +172,13 @@ class OpenAITarget:
     async def __aenter__(self) -> OpenAITarget:
         return self
 
+    def companion(self) -> OpenAITarget:
+        """Another client of this server that knows what the probe found: the server's kind
+        (llama.cpp's `cache_prompt`) and the response_format it accepts."""
+        other = OpenAITarget(self.spec, self.settings)
+        other.server, other.form = self.server, self.form
+        return other
+
     async def __aexit__(self, *exc: object) -> None:
         await self._http.aclose()
 
