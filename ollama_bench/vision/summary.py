@@ -110,12 +110,22 @@ class TargetSummary(BaseModel):
     utilisation: UtilisationSummary | None = None
 
 
+class ImageRatio(BaseModel):
+    """One image's speed-up for one metric (ratio of its medians), with its own interval."""
+
+    image: str
+    speedup: float
+    ci95: tuple[float, float] | None = None  # this image's noise alone (stats.KeyRatio.ci95)
+    outlier: bool = False
+
+
 class MetricComparison(BaseModel):
     """One metric's paired speed-up: > 1 when the target is better (faster, more tokens/s)."""
 
     speedup: float
     ci95: tuple[float, float] | None  # None when no image was repeated on both targets
     verdict: Verdict
+    images: list[ImageRatio] = Field(default_factory=list)  # what the speed-up combines
 
 
 class ImageComparison(BaseModel):
@@ -128,6 +138,7 @@ class ImageComparison(BaseModel):
     baseline_n: int
     target_n: int
     outlier: bool  # far from the other images' speed-up (stats.OUTLIER_FACTOR, OUTLIER_Z)
+    ci95: tuple[float, float] | None = None  # this image's own interval (stats.KeyRatio.ci95)
 
 
 class Comparison(BaseModel):
@@ -414,6 +425,19 @@ def _field_names(samples: Sequence[Sample]) -> list[str]:
     return list(names)
 
 
+def metric_comparison(result: PairedRatio) -> MetricComparison:
+    """A paired ratio as the summary keeps it, with each image's ratio and interval."""
+    return MetricComparison(
+        speedup=result.ratio,
+        ci95=result.ci95,
+        verdict=result.verdict,
+        images=[
+            ImageRatio(image=str(k.key), speedup=k.ratio, ci95=k.ci95, outlier=k.outlier)
+            for k in result.keys
+        ],
+    )
+
+
 def _comparisons(names: Sequence[str], samples: Sequence[Sample]) -> list[Comparison]:
     by_metric = {metric: paired_speedups(names, samples, metric) for metric in METRICS}
     comparisons = []
@@ -426,9 +450,7 @@ def _comparisons(names: Sequence[str], samples: Sequence[Sample]) -> list[Compar
             metrics[metric] = (
                 None
                 if result is None
-                else MetricComparison(
-                    speedup=result.ratio, ci95=result.ci95, verdict=result.verdict
-                )
+                else metric_comparison(result)
             )
         images = [
             ImageComparison(
@@ -439,6 +461,7 @@ def _comparisons(names: Sequence[str], samples: Sequence[Sample]) -> list[Compar
                 baseline_n=k.n_baseline,
                 target_n=k.n_target,
                 outlier=k.outlier,
+                ci95=k.ci95,
             )
             for k in latency.keys
         ]
