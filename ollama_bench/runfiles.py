@@ -35,6 +35,7 @@ from ollama_bench.store import (
     read_lines,
     vision_run_of,
 )
+from ollama_bench.vision.compare import RunComparison, compare_runs
 from ollama_bench.vision.detail import VisionDetail, detail
 from ollama_bench.vision.summary import RunSummary, summarise
 
@@ -154,3 +155,29 @@ def read_report(path: Path) -> Report:
         f"{path} is not an obench run file: its first line is no run header",
         f"pass a file that obench vision or obench cnn wrote ({', '.join(KINDS)})",
     )
+
+
+@dataclass(frozen=True)
+class ComparedRuns:
+    """Two vision runs of one scenario and the change from the first to the second."""
+
+    a: VisionReport
+    b: VisionReport
+    comparison: RunComparison
+
+
+def compare_files(path_a: Path, path_b: Path, *, force: bool = False) -> ComparedRuns:
+    """Read two vision run files and compare the second with the first (see vision/compare.py)."""
+    reports = [read_report(path) for path in (path_a, path_b)]
+    for report in reports:
+        if not isinstance(report, VisionReport):
+            kind = {InferReport: "cnn-infer", ParallelReport: "cnn-parallel"}.get(
+                type(report), "cnn-train"
+            )
+            raise UsageError(
+                f"{report.path} is a {kind} run: obench compare compares vision runs",
+                "compare two files that obench vision wrote",
+            )
+    a, b = reports
+    assert isinstance(a, VisionReport) and isinstance(b, VisionReport)
+    return ComparedRuns(a, b, compare_runs(a.run, b.run, a.summary, b.summary, force=force))

@@ -23,7 +23,7 @@ from ollama_bench.cli import app
 BUNDLED = Path(__file__).resolve().parent.parent / "images" / "cctv"
 SCRIPT = "<script>window.__pwned = 1</script>"
 IMG_ONERROR = '"><img src=x onerror="window.__pwned = 2">'
-HOSTILE_IMAGE = "x\"><img src=x onerror=window.__pwned=4>.jpg"
+HOSTILE_IMAGE = 'x"><img src=x onerror=window.__pwned=4>.jpg'
 HOSTILE_REPLY = f"Sure! {SCRIPT}{IMG_ONERROR} [click](javascript:alert(1)) | =cmd|' /C calc'!A0"
 HOSTILE_ERROR = f"runner crashed {SCRIPT} $\\frac{{1}}{{0}}$ \x1b[2J"
 HOSTILE_VERSION = f"0.24.0{SCRIPT}"

@@ -7,7 +7,7 @@ two files per run (see `csv_paths`).
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +18,7 @@ from ollama_bench.cli.app import app
 from ollama_bench.cnn import guard
 from ollama_bench.console import err_console, fail
 from ollama_bench.errors import ObenchError, UsageError
-from ollama_bench.runfiles import Report, read_report
+from ollama_bench.runfiles import ComparedRuns, Report, compare_files, read_report
 from ollama_bench.untrusted import printable
 
 REPORT_EXIT_CODES = (
@@ -28,7 +28,7 @@ REPORT_EXIT_CODES = (
 HTML_HINT = "pip install 'ollama-bench[plot]'"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
@@ -76,7 +76,9 @@ def write_text(text: str, output: Path | None) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror}", "pass another --output") from None
+        raise UsageError(
+            f"cannot write {output}: {exc.strerror}", "pass another --output"
+        ) from None
     err_console.print(f"wrote {printable(str(output))}", highlight=False)
 
 
@@ -89,7 +91,9 @@ def csv_paths(reports: list[Report], output: Path | None) -> list[tuple[Path, Pa
     folder = len(reports) > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
     if not folder:
         stem = output.with_suffix("") if output.suffix == ".csv" else output
-        return [(stem.with_name(stem.name + ".samples.csv"), stem.with_name(stem.name + ".summary.csv"))]
+        return [
+            (stem.with_name(stem.name + ".samples.csv"), stem.with_name(stem.name + ".summary.csv"))
+        ]
     pairs = [
         (output / f"{r.path.stem}.samples.csv", output / f"{r.path.stem}.summary.csv")
         for r in reports
@@ -99,8 +103,8 @@ def csv_paths(reports: list[Report], output: Path | None) -> list[tuple[Path, Pa
     return pairs
 
 
-def emit(reports: list[Report], fmt: Format, output: Path | None) -> None:
-    """Every format of `obench report` (and of `obench compare`'s runs)."""
+def emit(reports: list[Report] | list[ComparedRuns], fmt: Format, output: Path | None) -> None:
+    """Every format of `obench report` and `obench compare`."""
     if fmt is Format.table:
         from ollama_bench.views.kinds import kind
 
@@ -114,7 +118,9 @@ def emit(reports: list[Report], fmt: Format, output: Path | None) -> None:
                 for report in reports:
                     kind(report).render(console)
         except OSError as exc:
-            raise UsageError(f"cannot write {output}: {exc.strerror}", "pass another --output") from None
+            raise UsageError(
+                f"cannot write {output}: {exc.strerror}", "pass another --output"
+            ) from None
         return
     if fmt is Format.json:
         from ollama_bench.views.kinds import kind
@@ -129,11 +135,20 @@ def emit(reports: list[Report], fmt: Format, output: Path | None) -> None:
         require_matplotlib()
         from ollama_bench.views.html import render_html
 
-        write_text(render_html(reports), output)
+        compared = any(isinstance(r, ComparedRuns) for r in reports)
+        write_text(
+            render_html(reports, title="obench compare" if compared else "obench report"), output
+        )
     elif fmt is Format.csv:
         from ollama_bench.views.csv import sample_rows, summary_rows, to_csv
 
-        for report, (samples, summary) in zip(reports, csv_paths(reports, output), strict=True):
+        runs = [r for r in reports if not isinstance(r, ComparedRuns)]
+        if len(runs) < len(reports):
+            raise UsageError(
+                "obench compare writes no CSV",
+                "use --format json, or obench report --format csv on each run",
+            )
+        for report, (samples, summary) in zip(runs, csv_paths(runs, output), strict=True):
             write_text(to_csv(sample_rows(report)), samples)
             write_text(to_csv(summary_rows(report)), summary)
 
@@ -160,5 +175,45 @@ def report(
     try:
         reports = [read_report(path) for path in run_files]
         emit(reports, Format.json if json_output else fmt, output)
+    except ObenchError as exc:
+        raise fail(exc, debug) from None
+
+
+COMPARE_EXIT_CODES = (
+    "Exit codes: 0 compared; 2 a file cannot be read or is no vision run, the runs' scenarios or "
+    "images differ (without --force), an option is wrong, or the output cannot be written."
+)
+
+
+@app.command(epilog=COMPARE_EXIT_CODES)
+def compare(
+    run_a: Annotated[
+        Path, typer.Argument(help="The run before the change: the baseline.", show_default=False)
+    ],
+    run_b: Annotated[Path, typer.Argument(help="The run after the change.", show_default=False)],
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+    json_output: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            envvar="OBENCH_COMPARE_FORCE",
+            help="Compare runs of different scenarios or images too (only the images both ran "
+            "are paired).",
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    """Compare two vision runs of one scenario, e.g. before and after an upgrade.
+
+    Samples are paired by target and image; for each target both runs measured, every metric's
+    change from A to B comes with its 95% CI and a verdict (> 1: B is better), as speed-ups do
+    within a run. Differences in model, server version, options or request settings are
+    named as warnings.
+    """
+    try:
+        compared = compare_files(run_a, run_b, force=force)
+        emit([compared], Format.json if json_output else fmt, output)
     except ObenchError as exc:
         raise fail(exc, debug) from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from rich.console import Console
@@ -83,7 +84,7 @@ def styled_runs(text: Text) -> Iterator[tuple[str, tuple[str, ...]]]:
     """The text in pieces, each with the STYLES that cover it."""
     plain = text.plain
     cuts = sorted({0, len(plain), *(s.start for s in text.spans), *(s.end for s in text.spans)})
-    for start, end in zip(cuts, cuts[1:], strict=False):
+    for start, end in pairwise(cuts):
         if start >= end:
             continue
         words = {

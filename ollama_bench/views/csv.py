@@ -96,7 +96,9 @@ def vision_sample_row(s: Sample, fields: Sequence[str]) -> Row:
         "done_reason": server.done_reason if server else None,
         "extraction": validation.extraction if validation else None,
         "valid": validation.valid if validation else None,
-        "validation_errors": "; ".join(f"{e.path or '(reply)'}: {e.message}" for e in validation.errors)
+        "validation_errors": "; ".join(
+            f"{e.path or '(reply)'}: {e.message}" for e in validation.errors
+        )
         if validation and validation.errors
         else None,
     }
@@ -107,7 +109,11 @@ def vision_sample_row(s: Sample, fields: Sequence[str]) -> Row:
 
 def sample_rows(report: Report) -> list[Row]:
     if isinstance(report, VisionReport):
-        fields = [k for k in report.summary.targets[0].accuracy if k != "overall"] if report.summary.targets else []
+        fields = (
+            [k for k in report.summary.targets[0].accuracy if k != "overall"]
+            if report.summary.targets
+            else []
+        )
         fields.append("overall")
         return [vision_sample_row(s, fields) for s in report.run.samples]
     return [flat(s.model_dump(mode="json")) for s in report.samples]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,13 +22,13 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from ollama_bench.cnn import plots as cnn_plots
 from ollama_bench.runfiles import InferReport, ParallelReport, Report, TrainReport, VisionReport
 from ollama_bench.untrusted import clip, sanitised, visible
 from ollama_bench.views.tables import METRIC_LABELS
-from ollama_bench.vision.summary import Comparison
+from ollama_bench.vision.summary import Comparison, MetricComparison
 
 T = TypeVar("T")
 
@@ -82,14 +82,24 @@ def _figure(height_in: float, columns: int = 1) -> tuple[Figure, list[Axes]]:
 
 
 def _seconds_axis(ax: Axes, values: Sequence[float], axis: str = "y") -> str:
-    """Log scale when the values span more than 5×; returns the scale's name for the label."""
+    """Log scale when the values span more than 5×; returns the scale's name for the label.
+    Ticks read as durations (`20 ms`, `1.5 s`), and on a log scale only 1, 2 and 5 × 10ᵏ are
+    labelled when the values span more than a decade."""
     positive = [v for v in values if v > 0]
     log = bool(positive) and max(positive) / min(positive) > 5
+    target = ax.yaxis if axis == "y" else ax.xaxis
     if log:
         (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
-        formatter = FuncFormatter(lambda v, _p: _fmt_s(v))
-        target = ax.yaxis if axis == "y" else ax.xaxis
-        target.set_major_formatter(formatter)
+        crowded = max(positive) / min(positive) > 15
+
+        def label(value: float, _position: float) -> str:
+            leading = round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
+            return _fmt_s(value) if not crowded or leading in (1, 2, 5) else ""
+
+        target.set_major_formatter(FuncFormatter(label))
+        target.set_minor_formatter(FuncFormatter(label))
+    else:
+        target.set_major_formatter(FuncFormatter(lambda v, _p: _fmt_s(v)))
     return "log scale" if log else "linear scale"
 
 
@@ -102,9 +112,11 @@ def _fmt_s(value: float) -> str:
 def _ticks(ax: Axes, names: Sequence[str]) -> None:
     """Category labels along x, turned when there are many or long ones; some skipped beyond 40."""
     step = max(1, math.ceil(len(names) / 40))
-    shown = [n if i % step == 0 else "" for i, n in enumerate(names)]
-    turn = len(names) > 6 or max((len(n) for n in names), default=0) > 12
-    ax.set_xticks(range(len(names)), shown, rotation=30 if turn else 0, ha="right" if turn else "center")
+    shown = [clip(n, 24) if i % step == 0 else "" for i, n in enumerate(names)]
+    turn = len(names) > 6 or max((len(n) for n in shown), default=0) > 12
+    ax.set_xticks(
+        range(len(names)), shown, rotation=30 if turn else 0, ha="right" if turn else "center"
+    )
 
 
 # -- vision ------------------------------------------------------------------------------------
@@ -131,7 +143,13 @@ def latency_by_image(report: VisionReport) -> Chart | None:
             n = len(found.latencies_s)
             spread = [centre + width * 0.6 * ((j + 0.5) / n - 0.5) for j in range(n)]
             ax.scatter(spread, found.latencies_s, s=14, color=colour, alpha=0.65, linewidths=0)
-            ax.hlines(found.median_s, centre - width * 0.42, centre + width * 0.42, colors=colour, linewidth=2.5)
+            ax.hlines(
+                found.median_s,
+                centre - width * 0.42,
+                centre + width * 0.42,
+                colors=colour,
+                linewidth=2.5,
+            )
             values += found.latencies_s
         ax.scatter([], [], s=30, color=colour, label=f"{target.name}: each request; bar: median")
     scale = _seconds_axis(ax, values)
@@ -177,7 +195,12 @@ def time_split(report: VisionReport) -> Chart | None:
         for name, value in parts.items():
             v = value or 0.0
             absolute.barh(y, v, left=left, color=PART_COLOURS[name], label=name if y == 0 else None)
-            share.barh(y, v / split.latency_s * 100, left=left / split.latency_s * 100, color=PART_COLOURS[name])
+            share.barh(
+                y,
+                v / split.latency_s * 100,
+                left=left / split.latency_s * 100,
+                color=PART_COLOURS[name],
+            )
             left += v
         absolute.annotate(
             f" {_fmt_s(split.latency_s)} (n={split.n})", (left, y), va="center", fontsize="small"
@@ -194,7 +217,9 @@ def time_split(report: VisionReport) -> Chart | None:
     share.set_xlabel("share of the mean latency")
     share.set_title("shares", fontsize="medium")
     figure.legend(loc="outside lower center", ncols=4, fontsize="small")
-    unreported = (" " + "; ".join(notes) + ": those parts are in the unattributed time.") if notes else ""
+    unreported = (
+        (" " + "; ".join(notes) + ": those parts are in the unattributed time.") if notes else ""
+    )
     return Chart(
         "time",
         "Where the time goes",
@@ -208,64 +233,126 @@ def time_split(report: VisionReport) -> Chart | None:
     )
 
 
+def _ratio_axis(ax: Axes, lows: Sequence[float], highs: Sequence[float]) -> None:
+    """x limits around the data (1 included only when near it, so that a 5× ± 2% stays
+    readable); log scale when the data span more than 3×."""
+    low, high = min(lows), max(highs)
+    if low <= 1.25 and high >= 0.8:
+        low, high = min(low, 1.0), max(high, 1.0)
+    if high / low > 3:
+        ax.set_xscale("log")
+        pad = (high / low) ** 0.06
+        ax.set_xlim(low / pad, high * pad)
+    else:
+        pad = (high - low) * 0.08 or high * 0.02
+        ax.set_xlim(low - pad, high + pad)
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.3g}×"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _p: ""))
+    if ax.get_xlim()[0] <= 1 <= ax.get_xlim()[1]:
+        ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+
+
 def forest(comparison: Comparison, order: Sequence[str], index: int = 0) -> Chart | None:
-    c = _inert(comparison)
-    metrics = [(m, c.metrics[m]) for m in METRIC_LABELS if c.metrics.get(m) is not None]
+    """A target's speed-ups over the baseline of its run."""
+    return forest_chart(
+        comparison.metrics,
+        order,
+        target=comparison.target,
+        baseline=comparison.baseline,
+        key=f"forest-{index}",
+        title=f"Speed-up of {comparison.target} over {comparison.baseline}, per image and overall",
+    )
+
+
+def forest_chart(
+    metrics_by_name: Mapping[str, MetricComparison | None],
+    order: Sequence[str],
+    *,
+    target: str,
+    baseline: str,
+    key: str,
+    title: str,
+) -> Chart | None:
+    """A forest plot per metric: each image's ratio with its interval, and the headline."""
+    metrics = [(m, _inert(metrics_by_name[m])) for m in METRIC_LABELS if metrics_by_name.get(m)]
     if not metrics:
         return None
+    shown_target, shown_baseline = mpl_text(target), mpl_text(baseline)
     images = [mpl_text(i) for i in order]
     shown = [i for i in images if any(r.image == i for _, m in metrics if m for r in m.images)]
-    rows = [*shown, "overall"]
-    figure = Figure(figsize=(WIDTH_IN, 1.3 + 0.32 * len(rows)), layout="constrained")
-    axes = figure.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
-    for ax, (metric, m) in zip(axes, metrics, strict=True):
+    rows = [*[clip(i, 28) for i in shown], "overall"]
+    columns = 1 if len(metrics) == 1 else 2
+    lines = math.ceil(len(metrics) / columns)
+    figure = Figure(figsize=(WIDTH_IN, lines * (1.0 + 0.3 * len(rows))), layout="constrained")
+    grid = figure.subplots(lines, columns, sharey=True, squeeze=False)
+    for ax in grid.flat[len(metrics) :]:
+        ax.set_visible(False)
+    for ax, (metric, m) in zip(grid.flat, metrics, strict=False):
         assert m is not None
         by_image = {r.image: r for r in m.images}
+        lows, highs = [], []
         for y, name in enumerate(shown):
             r = by_image.get(name)
             if r is None:
                 continue
-            colour = "#dd8452" if r.outlier else "#4c72b0"
             low, high = r.ci95 if r.ci95 else (r.speedup, r.speedup)
             ax.errorbar(
                 r.speedup,
                 y,
                 xerr=[[r.speedup - low], [high - r.speedup]],
                 fmt="o",
-                color=colour,
+                color="#dd8452" if r.outlier else "#4c72b0",
                 markersize=5,
                 capsize=2,
             )
+            lows.append(low)
+            highs.append(high)
         y = len(shown)
         low, high = m.ci95 if m.ci95 else (m.speedup, m.speedup)
-        ax.errorbar(m.speedup, y, xerr=[[m.speedup - low], [high - m.speedup]], fmt="D", color="black", markersize=8, capsize=4, linewidth=2)
-        ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+        ax.errorbar(
+            m.speedup,
+            y,
+            xerr=[[m.speedup - low], [high - m.speedup]],
+            fmt="D",
+            color="black",
+            markersize=8,
+            capsize=4,
+            linewidth=2,
+        )
+        _ratio_axis(ax, [*lows, low], [*highs, high])
         ax.axhline(y - 0.5, color="#cccccc", linewidth=0.8)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.3g}×"))
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _p: ""))
-        ax.set_title(f"{METRIC_LABELS[metric]}: {m.speedup:.2f}× ({m.verdict})", fontsize="medium")
+        ax.set_title(f"{METRIC_LABELS[metric]}: {m.speedup:.2f}×, {m.verdict}", fontsize="medium")
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(range(len(rows)), rows)
-    axes[0].invert_yaxis()
-    figure.supxlabel(f"speed-up of {c.target} over {c.baseline} (log scale; > 1: {c.target} is better)", fontsize="small")
+        ax.set_yticks(range(len(rows)), rows)
+    grid.flat[0].invert_yaxis()
+    figure.supxlabel(
+        f"speed-up of {shown_target} over {shown_baseline} (> 1: {shown_target} is better; the "
+        "dashed line marks 1 where it is in range)",
+        fontsize="small",
+    )
     return Chart(
-        f"forest-{index}",
-        f"Speed-up of {comparison.target} over {comparison.baseline}, per image and overall",
+        key,
+        title,
         f"A forest plot per metric. Each dot is one image's speed-up: the ratio of its median on "
-        f"{comparison.baseline} to its median on {comparison.target} (for tokens/s the other way "
+        f"{baseline} to its median on {target} (for tokens/s the other way "
         "round, so that > 1 always means the target is better), with a 95% interval from that "
         "image's measurement noise; orange marks an image far from the others. The black "
         "diamond is the headline: the geometric mean of the images' ratios, with its 95% CI "
         "(residual bootstrap of each target's pooled noise, Student's t at Welch–Satterthwaite "
         "degrees of freedom; README, \u201cWhy the speed-up is paired\u201d). The verdict says "
-        "faster or slower only when the interval excludes 1 (the dashed line).",
+        "faster or slower only when the interval excludes 1. Each panel's axis spans its own "
+        "data.",
         to_uri(figure),
     )
 
 
 def accuracy_by_field(report: VisionReport) -> Chart | None:
-    targets = [t for t in _inert(report.summary.targets) if t.images and t.accuracy.get("overall") is not None]
+    targets = [
+        t
+        for t in _inert(report.summary.targets)
+        if t.images and t.accuracy.get("overall") is not None
+    ]
     if not targets:
         return None
     fields = [k for k in targets[0].accuracy if k != "overall"] + ["overall"]
@@ -274,14 +361,16 @@ def accuracy_by_field(report: VisionReport) -> Chart | None:
     for k, t in enumerate(targets):
         ys = [i + (k - (len(targets) - 1) / 2) * height for i in range(len(fields))]
         xs = [(t.accuracy.get(f) or 0.0) * 100 for f in fields]
-        bars = ax.barh(ys, xs, height * 0.9, color=f"C{k}", label=f"{t.name} ({t.accuracy_images} images)")
+        bars = ax.barh(
+            ys, xs, height * 0.9, color=f"C{k}", label=f"{t.name} ({t.accuracy_images} images)"
+        )
         ax.bar_label(bars, fmt="%.0f%%", fontsize="x-small", padding=2)
     ax.set_yticks(range(len(fields)), fields)
     ax.invert_yaxis()
     ax.set_xlim(0, 108)
     ax.xaxis.set_major_formatter(PercentFormatter())
     ax.set_xlabel("mean score over completed replies with a label")
-    ax.legend(fontsize="small", loc="lower right")
+    figure.legend(loc="outside lower center", ncols=len(targets), fontsize="small")
     return Chart(
         "accuracy",
         "Accuracy per field and target",
@@ -295,7 +384,9 @@ def accuracy_by_field(report: VisionReport) -> Chart | None:
 
 def accuracy_vs_latency(report: VisionReport) -> Chart | None:
     summary, detail = _inert(report.summary), _inert(report.detail)
-    scored = {t.name: t for t in summary.targets if t.images and t.accuracy.get("overall") is not None}
+    scored = {
+        t.name: t for t in summary.targets if t.images and t.accuracy.get("overall") is not None
+    }
     rows = [t for t in detail.targets if t.name in scored]
     if not rows:
         return None
@@ -305,14 +396,29 @@ def accuracy_vs_latency(report: VisionReport) -> Chart | None:
         colour = f"C{k}"
         points = [(i.median_s, i.accuracy * 100) for i in target.images if i.accuracy is not None]
         if points:
-            ax.scatter(*zip(*points, strict=True), s=22, color=colour, alpha=0.55, linewidths=0)
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            ax.scatter(xs, ys, s=22, color=colour, alpha=0.55, linewidths=0)
             values += [p[0] for p in points]
         overall = scored[target.name]
         median = overall.latency_s.median
         if median is not None:
             share = (overall.accuracy.get("overall") or 0.0) * 100
-            ax.scatter([median], [share], s=160, marker="D", color=colour, edgecolors="black", label=f"{target.name}: overall")
-            ax.annotate(f" {target.name}", (median, share), fontsize="small", va="bottom")
+            ax.scatter(
+                [median],
+                [share],
+                s=160,
+                marker="D",
+                color=colour,
+                edgecolors="black",
+                label=f"{target.name}: overall",
+            )
+            ax.annotate(
+                target.name,
+                (median, share),
+                xytext=(9, -12),
+                textcoords="offset points",
+                fontsize="small",
+            )
             values.append(median)
     scale = _seconds_axis(ax, values, axis="x")
     ax.set_ylim(-5, 108)
@@ -320,7 +426,7 @@ def accuracy_vs_latency(report: VisionReport) -> Chart | None:
     ax.set_xlabel(f"median latency ({scale})")
     ax.set_ylabel("accuracy (mean overall score)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="lower left")
+    ax.legend(fontsize="small", loc="best")
     return Chart(
         "accuracy-latency",
         "Accuracy against latency",
@@ -394,10 +500,22 @@ def parallel_chart(report: ParallelReport) -> Chart | None:
     arms = summary.arms
     figure, (ax,) = _figure(1.4 + 0.6 * len(arms))
     for y, a in enumerate(arms):
-        colour = "#55a868" if a.verdict == "faster" else "#c44e52" if a.verdict == "slower" else "#4c72b0"
+        colour = (
+            "#55a868"
+            if a.verdict == "faster"
+            else "#c44e52"
+            if a.verdict == "slower"
+            else "#4c72b0"
+        )
         low, high = a.ci95 if a.ci95 else (a.vs_sequential, a.vs_sequential)
         ax.barh(y, a.vs_sequential, color=colour, alpha=0.7)
-        ax.errorbar(a.vs_sequential, y, xerr=[[a.vs_sequential - low], [high - a.vs_sequential]], color="black", capsize=4)
+        ax.errorbar(
+            a.vs_sequential,
+            y,
+            xerr=[[a.vs_sequential - low], [high - a.vs_sequential]],
+            color="black",
+            capsize=4,
+        )
         ax.annotate(
             f"  {a.vs_sequential:.2f}× · {a.images_per_s:.0f} images/s",
             (max(high, a.vs_sequential), y),
@@ -405,7 +523,9 @@ def parallel_chart(report: ParallelReport) -> Chart | None:
             fontsize="small",
         )
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
-    ax.set_yticks(range(len(arms)), [f"{a.arm}\n{a.workers} × {a.intra_op_threads} threads" for a in arms])
+    ax.set_yticks(
+        range(len(arms)), [f"{a.arm}\n{a.workers} × {a.intra_op_threads} threads" for a in arms]
+    )
     ax.invert_yaxis()
     ax.margins(x=0.3)
     ax.set_xlabel("images/s relative to sequential calls (× ; > 1: faster)")
@@ -430,14 +550,23 @@ def train_charts(report: TrainReport) -> list[Chart]:
     for k, (workers, epochs) in enumerate(sorted(by_workers.items())):
         label = f"{workers} worker{'s' if workers > 1 else ''}"
         xs = [e.epoch for e in epochs]
-        acc.plot(xs, [e.test_accuracy * 100 for e in epochs], marker="o", color=f"C{k}", label=label)
+        acc.plot(
+            xs, [e.test_accuracy * 100 for e in epochs], marker="o", color=f"C{k}", label=label
+        )
         loss.plot(xs, [e.train_loss for e in epochs], marker="o", color=f"C{k}", label=label)
-    acc.axhline(target * 100, color="grey", linestyle="--", linewidth=1, label=f"target {target:.0%}")
-    acc.yaxis.set_major_formatter(PercentFormatter())
+    acc.axhline(
+        target * 100, color="grey", linestyle="--", linewidth=1, label=f"target {target:.0%}"
+    )
+    acc.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    for ax in (acc, loss):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     acc.set_xlabel("epoch")
     acc.set_ylabel("test accuracy")
     acc.legend(fontsize="small")
     loss.set_yscale("log")
+    plain = FuncFormatter(lambda v, _p: f"{v:.2g}")
+    loss.yaxis.set_major_formatter(plain)
+    loss.yaxis.set_minor_formatter(plain)
     loss.set_xlabel("epoch")
     loss.set_ylabel("training loss (mean over the epoch, log scale)")
     loss.legend(fontsize="small")
@@ -445,26 +574,33 @@ def train_charts(report: TrainReport) -> list[Chart]:
         "curves",
         "Training curves",
         "Test accuracy after each epoch (left; the dashed line is --target-accuracy) and the mean "
-        "training loss of the epoch (right), per worker count: the same seed, data split and "
-        "global batch size, so the curves should agree when data parallelism is exact.",
+        "training loss of the epoch (right), per worker count, with the same seed, data split "
+        "and global batch size (split across the workers).",
         to_uri(figure),
     )
     figure, (ax,) = _figure(3.6)
     for k, (workers, epochs) in enumerate(sorted(by_workers.items())):
-        times = [e.epoch_time_ns / 1e9 for e in epochs]
-        ax.plot([e.epoch for e in epochs], times, marker="o", color=f"C{k}", label=f"{workers} worker{'s' if workers > 1 else ''}")
+        seconds = [e.epoch_time_ns / 1e9 for e in epochs]
+        ax.plot(
+            [e.epoch for e in epochs],
+            seconds,
+            marker="o",
+            color=f"C{k}",
+            label=f"{workers} worker{'s' if workers > 1 else ''}",
+        )
     ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("epoch time (s)")
     ax.legend(fontsize="small")
-    times = Chart(
+    epoch_times = Chart(
         "epochs",
         "Time per epoch",
         "Wall time of each training epoch per worker count, evaluation excluded (perf_counter_ns): "
         "the scaling is the ratio of the median epoch times, with its 95% CI in the table.",
         to_uri(figure),
     )
-    return [curves, times]
+    return [curves, epoch_times]
 
 
 def charts(report: Report) -> list[Chart]:

@@ -24,10 +24,17 @@ from pydantic import BaseModel
 from rich.text import Text
 
 from ollama_bench import __version__
-from ollama_bench.runfiles import InferReport, ParallelReport, Report, TrainReport, VisionReport
+from ollama_bench.runfiles import (
+    ComparedRuns,
+    InferReport,
+    ParallelReport,
+    Report,
+    TrainReport,
+    VisionReport,
+)
 from ollama_bench.untrusted import clip, visible
 from ollama_bench.views.blocks import Paragraph, TableBlock, blocks, styled_runs
-from ollama_bench.views.figures import Chart, charts
+from ollama_bench.views.figures import Chart, charts, forest_chart
 from ollama_bench.views.kinds import kind
 from ollama_bench.views.tables import fmt_bytes
 from ollama_bench.vision.detail import Problem
@@ -130,8 +137,20 @@ def _vision_about(report: VisionReport) -> list[Grid]:
     }
     targets = Grid(
         "Targets",
-        ["target", "status", "URL", "API / server", "version", "model digest", "model",
-         "placement", "options", "headers sent", "response format", "images sent"],
+        [
+            "target",
+            "status",
+            "URL",
+            "API / server",
+            "version",
+            "model digest",
+            "model",
+            "placement",
+            "options",
+            "headers sent",
+            "response format",
+            "images sent",
+        ],
         [
             [
                 t.name,
@@ -142,8 +161,12 @@ def _vision_about(report: VisionReport) -> list[Grid]:
                 _value(t.model_digest),
                 " · ".join(
                     p
-                    for p in (t.model_family, t.parameter_size, t.quantization,
-                              fmt_bytes(t.model_size_bytes) if t.model_size_bytes else None)
+                    for p in (
+                        t.model_family,
+                        t.parameter_size,
+                        t.quantization,
+                        fmt_bytes(t.model_size_bytes) if t.model_size_bytes else None,
+                    )
                     if p
                 )
                 or "–",
@@ -183,7 +206,9 @@ def _vision_about(report: VisionReport) -> list[Grid]:
 
 
 def _placements(report: VisionReport, name: str, probe: str | None) -> str:
-    readings = [r for r in (report.run.footer.placements if report.run.footer else []) if r.target == name]
+    readings = [
+        r for r in (report.run.footer.placements if report.run.footer else []) if r.target == name
+    ]
     parts = [f"probe: {probe or '–'}"]
     parts += [f"after {r.after}: {r.placement.label}" for r in readings]
     return "; ".join(parts)
@@ -211,8 +236,55 @@ def _cnn_section(report: InferReport | ParallelReport | TrainReport, anchor: str
     section.warnings = list(report.summary.warnings)
     section.charts = charts(report)
     _terminal(section, k.render)
-    facts = {"run file": str(report.path), "finished": report.footer.finished_at.isoformat() if report.footer else "not finished (no footer)"}
-    section.about = [key_values("Run", facts), key_values("Header", report.header, skip=("kind", "host")), key_values("Host", report.header.host)]
+    facts = {
+        "run file": str(report.path),
+        "finished": report.footer.finished_at.isoformat()
+        if report.footer
+        else "not finished (no footer)",
+    }
+    section.about = [
+        key_values("Run", facts),
+        key_values("Header", report.header, skip=("kind", "host")),
+        key_values("Host", report.header.host),
+    ]
+    return section
+
+
+def _run_facts(label: str, report: VisionReport) -> Grid:
+    header = report.run.header
+    return key_values(
+        label,
+        {
+            "run file": str(report.path),
+            "started": header.started_at.isoformat(),
+            "obench": header.tool_version,
+            "model": header.settings.model,
+            "targets": "; ".join(
+                f"{t.name} {t.url} {t.version or ''} {(t.model_digest or '')[:12]}".strip()
+                for t in header.targets
+            ),
+            "rounds": report.summary.stop.rounds if report.summary.stop else "–",
+        },
+    )
+
+
+def compare_section(report: ComparedRuns, anchor: str) -> Section:
+    k = kind(report)
+    c = report.comparison
+    section = Section(anchor, k.title, k.verdict, warnings=list(c.warnings))
+    for i, t in enumerate(c.targets):
+        chart = forest_chart(
+            t.metrics,
+            c.images,
+            target=f"{t.target} in B",
+            baseline=f"{t.target} in A",
+            key=f"change-{i}",
+            title=f"{t.target}: run B against run A, per image and overall",
+        )
+        if chart is not None:
+            section.charts.append(chart)
+    _terminal(section, k.render)
+    section.about = [_run_facts("Run A (the baseline)", report.a), _run_facts("Run B", report.b)]
     return section
 
 
@@ -221,10 +293,11 @@ SECTION_BUILDERS: dict[type, Callable[[Any, str], Section]] = {
     InferReport: _cnn_section,
     ParallelReport: _cnn_section,
     TrainReport: _cnn_section,
+    ComparedRuns: compare_section,
 }
 
 
-def section(report: Report, anchor: str) -> Section:
+def section(report: Report | ComparedRuns, anchor: str) -> Section:
     return SECTION_BUILDERS[type(report)](report, anchor)
 
 
@@ -248,7 +321,7 @@ def _environment() -> Environment:
     return env
 
 
-def render_html(reports: Sequence[Report], *, title: str = "obench report") -> str:
+def render_html(reports: Sequence[Report | ComparedRuns], *, title: str = "obench report") -> str:
     """The whole page for one or more run files."""
     sections = [section(r, f"run-{i + 1}") for i, r in enumerate(reports)]
     template = _environment().from_string(

@@ -15,10 +15,19 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from ollama_bench.cnn.report import render_infer, render_parallel, render_train
-from ollama_bench.runfiles import InferReport, ParallelReport, Report, TrainReport, VisionReport
+from ollama_bench.runfiles import (
+    ComparedRuns,
+    InferReport,
+    ParallelReport,
+    Report,
+    TrainReport,
+    VisionReport,
+)
 from ollama_bench.untrusted import sanitised
+from ollama_bench.views.compare_tables import render_compare
 from ollama_bench.views.tables import render
 from ollama_bench.views.verdicts import (
+    compare_verdict,
     infer_verdict,
     parallel_verdict,
     train_verdict,
@@ -35,11 +44,22 @@ class Kind:
     title: str
 
 
-def _safe(render_fn: Callable[[Any, Console], None], summary: BaseModel) -> Callable[[Console], None]:
+def _safe(
+    render_fn: Callable[[Any, Console], None], summary: BaseModel
+) -> Callable[[Console], None]:
     return lambda console: render_fn(sanitised(summary), console)
 
 
-def kind(report: Report) -> Kind:
+def kind(report: Report | ComparedRuns) -> Kind:
+    if isinstance(report, ComparedRuns):
+        c = report.comparison
+        return Kind(
+            "compare",
+            c,
+            lambda console: render_compare(c, console),  # it sanitises its input itself
+            compare_verdict(c),
+            f"compare · {c.scenario} · A: {report.a.path.name} · B: {report.b.path.name}",
+        )
     name = report.path.name
     if isinstance(report, VisionReport):
         s = report.summary
@@ -53,7 +73,11 @@ def kind(report: Report) -> Kind:
     if isinstance(report, InferReport):
         i = report.summary
         return Kind(
-            "cnn-infer", i, _safe(render_infer, i), infer_verdict(i), f"cnn infer · {i.model} · {name}"
+            "cnn-infer",
+            i,
+            _safe(render_infer, i),
+            infer_verdict(i),
+            f"cnn infer · {i.model} · {name}",
         )
     if isinstance(report, ParallelReport):
         p = report.summary

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
-from ollama_bench.runfiles import Report
+from ollama_bench.runfiles import ComparedRuns, Report
 from ollama_bench.untrusted import visible
 from ollama_bench.views.blocks import Block, Paragraph, TableBlock, blocks
 from ollama_bench.views.kinds import kind
@@ -63,12 +63,13 @@ def blocks_markdown(found: Sequence[Block]) -> str:
     return "\n\n".join(parts)
 
 
-def report_markdown(reports: Sequence[Report]) -> str:
+def report_markdown(reports: Sequence[Report | ComparedRuns]) -> str:
     """One document: per run file a heading, its verdict, and the terminal's tables."""
     sections = []
     for report in reports:
         k = kind(report)
         sections.append(
-            f"## {md_escape(k.title)}\n\n{md_escape(k.verdict)}\n\n" + blocks_markdown(blocks(k.render))
+            f"## {md_escape(k.title)}\n\n{md_escape(k.verdict)}\n\n"
+            + blocks_markdown(blocks(k.render))
         )
     return "\n\n".join(sections) + "\n"

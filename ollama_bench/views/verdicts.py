@@ -9,11 +9,14 @@ from ollama_bench.cnn.parallel_summary import ParallelSummary
 from ollama_bench.cnn.summary import InferSummary
 from ollama_bench.cnn.train_summary import TrainSummary
 from ollama_bench.views.tables import fmt_rate, fmt_seconds, fmt_share
+from ollama_bench.vision.compare import RunComparison
 from ollama_bench.vision.summary import RunSummary
 
 
 def ci_text(ci95: tuple[float, float] | None) -> str:
-    return "no interval: too few repeats" if ci95 is None else f"95% CI {ci95[0]:.2f}×–{ci95[1]:.2f}×"
+    return (
+        "no interval: too few repeats" if ci95 is None else f"95% CI {ci95[0]:.2f}×–{ci95[1]:.2f}×"
+    )
 
 
 def change(
@@ -65,13 +68,17 @@ def vision_verdict(summary: RunSummary) -> str:
     return ("Interrupted, partial results: " + sentence) if summary.interrupted else sentence
 
 
+def _threads(count: int) -> str:
+    return f"{count} thread{'' if count == 1 else 's'}"
+
+
 def infer_verdict(summary: InferSummary) -> str:
     if not summary.results:
         return "Nothing was measured."
     best = max(summary.results, key=lambda r: r.images_per_s)
     sentence = (
         f"{summary.model}: at most {fmt_rate(best.images_per_s)} images/s, on {best.device} "
-        f"with {best.threads} threads at batch {best.batch_size}"
+        f"with {_threads(best.threads)} at batch {best.batch_size}"
     )
     largest: dict[tuple[str, int], int] = {}
     for s in summary.speedups:
@@ -79,10 +86,9 @@ def infer_verdict(summary: InferSummary) -> str:
         largest[key] = max(largest.get(key, 0), s.batch_size)
     for s in summary.speedups:
         if s.batch_size == largest[(s.device, s.threads)]:
-            name = f"{s.device} with {s.threads} threads"
-            sentence += "; " + change(
-                name, s.baseline.replace(",", " with"), s.speedup_vs_cpu, s.ci95, s.verdict
-            )
+            name = f"{s.device} with {_threads(s.threads)}"
+            baseline = f"the CPU with {_threads(summary.threads)}"
+            sentence += "; " + change(name, baseline, s.speedup_vs_cpu, s.ci95, s.verdict)
             sentence += f" at batch {s.batch_size}"
     return sentence + ("." if not summary.interrupted else " (interrupted, partial results).")
 
@@ -114,3 +120,18 @@ def train_verdict(summary: TrainSummary) -> str:
             f"{s.workers} workers", "1 worker", s.speedup, s.ci95, s.verdict
         )
     return sentence + "."
+
+
+def compare_verdict(comparison: RunComparison) -> str:
+    """Per target, the latency change from run A to run B, then what changed in quality."""
+    parts = []
+    for t in comparison.targets:
+        m = t.metrics.get("latency")
+        if m is None:
+            parts.append(f"{t.target}: nothing measured in both runs")
+            continue
+        parts.append(change(f"on {t.target} run B", "run A", m.speedup, m.ci95, m.verdict))
+        for label, (a, b) in (("valid JSON", t.valid_rate), ("accuracy", t.accuracy)):
+            if a is not None and b is not None and fmt_share(a) != fmt_share(b):
+                parts.append(f"{label} on {t.target} {fmt_share(a)} → {fmt_share(b)}")
+    return ("; ".join(parts) or "no target was measured in both runs") + "."

@@ -447,11 +447,7 @@ def _comparisons(names: Sequence[str], samples: Sequence[Sample]) -> list[Compar
         metrics: dict[str, MetricComparison | None] = {}
         for metric, results in by_metric.items():
             result = results[name][1] if name in results else None
-            metrics[metric] = (
-                None
-                if result is None
-                else metric_comparison(result)
-            )
+            metrics[metric] = None if result is None else metric_comparison(result)
         images = [
             ImageComparison(
                 image=str(k.key),
