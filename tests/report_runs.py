@@ -9,16 +9,33 @@ payload sets `window.__pwned` when it runs; a safe report shows them as text.
 
 from __future__ import annotations
 
+import base64
 import json
+import random
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fake_ollama import FakeOllama, bundled_factors, bundled_reply
+from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from ollama_bench.cli import app
+from ollama_bench.cnn.records import (
+    DeviceInfo,
+    EpochSample,
+    Footer,
+    InferHeader,
+    InferSample,
+    MatmulRate,
+    ModelInfo,
+    ParallelHeader,
+    ParallelSample,
+    TrainHeader,
+)
+from ollama_bench.store import RunWriter
 
 BUNDLED = Path(__file__).resolve().parent.parent / "images" / "cctv"
 SCRIPT = "<script>window.__pwned = 1</script>"
@@ -47,8 +64,6 @@ def hostile_images(folder: Path) -> Path:
 
 def _reply_with_invalid(invalid_for: bytes) -> Callable[[dict[str, Any]], str]:
     """The bundled answers, except HTML instead of JSON for one image."""
-    import base64
-
     answer = bundled_reply()
 
     def reply(body: dict[str, Any]) -> str:
@@ -95,3 +110,172 @@ def hostile_vision_run(make: Make, folder: Path, runs: int = 3) -> Path:
     if result.exit_code != 0 or not out.exists():
         raise AssertionError(f"obench vision failed: {result.output}")
     return out
+
+
+# -- CNN run files -------------------------------------------------------------------------------
+# Running the CNN benchmarks takes 7–18 s each on two cores; their own tests do that and check
+# that obench report reads what they wrote. The report tests use files of the same records,
+# written by the same RunWriter, with latencies drawn around a known model of each device.
+
+HOSTILE_DEVICE = "cuda:0<script>window.__pwned = 5</script>"
+
+
+def _host() -> dict[str, Any]:
+    return {"hostname": "bench", "platform": "Linux", "machine": "x86_64", "cpu_count": 2}
+
+
+def _write(path: Path, header: BaseModel, samples: list[BaseModel]) -> Path:
+    writer = RunWriter(path, header)
+    for sample in samples:
+        writer.append(sample)
+    notes = {"weights_identical": True} if isinstance(header, TrainHeader) else {}
+    writer.close(
+        Footer(
+            finished_at=datetime.now(UTC),
+            samples=len(samples),
+            interrupted=False,
+            elapsed_s=1.0,
+            notes=notes,
+        )
+    )
+    return path
+
+
+def cnn_infer_run(path: Path, device: str = HOSTILE_DEVICE) -> Path:
+    """CPU at 1 and 2 threads and one GPU, batch sizes 1–16: per batch, 4 ms × batch^0.9 on one
+    thread, 60% of that on two, 0.5 ms + 0.05 ms × batch on the GPU, each ±5% (seeded)."""
+    rng = random.Random(7)
+    model = ModelInfo(
+        name="cnn8m",
+        params=8_765_066,
+        flops_per_image=332_933_120,
+        flops_counted="convolutions and linear layers",
+        image_shape=(3, 64, 64),
+    )
+    batches = [1, 2, 4, 8, 16]
+    settings = [("cpu", 1, 4e-3, 0.0), ("cpu", 2, 2.4e-3, 0.0), (device, 2, 5e-5, 5e-4)]
+    header = InferHeader(
+        tool_version="0.1.0",
+        run_id="c" * 32,
+        started_at=datetime.now(UTC),
+        torch_version="2.13.0+cpu",
+        host=_host(),
+        model=model,
+        devices=[DeviceInfo(name="cpu", available=True), DeviceInfo(name=device, available=True)],
+        used_devices=["cpu", device],
+        threads=[1, 2],
+        batch_sizes=batches,
+        warmup=2,
+        iterations=12,
+        optimizations=["channels_last"],
+        applied_optimizations={"cpu": ["channels_last"], device: ["channels_last"]},
+        matmul=[MatmulRate(device="cpu", threads=2, gflops_per_s=100.0)],
+    )
+    samples: list[BaseModel] = []
+    for name, threads, per_image_s, fixed_s in settings:
+        for batch in batches:
+            base = fixed_s + per_image_s * (batch if fixed_s else batch**0.9)
+            for phase, count in (("warmup", 2), ("measured", 12)):
+                for repeat in range(count):
+                    samples.append(
+                        InferSample(
+                            seq=len(samples),
+                            device=name,
+                            model="cnn8m",
+                            batch_size=batch,
+                            threads=threads,
+                            phase=phase,  # type: ignore[arg-type]
+                            repeat=repeat,
+                            latency_ns=int(base * rng.uniform(0.95, 1.05) * 1e9),
+                        )
+                    )
+    return _write(path, header, samples)
+
+
+def cnn_parallel_run(path: Path) -> Path:
+    """Five arms of 8 images per pass: sequential 120 ms, one thread 200 ms, pool 110 ms,
+    batched 90 ms, oversubscribed 135 ms, each ±5%."""
+    rng = random.Random(8)
+    arms = {
+        "sequential": (1, 2, 0.120),
+        "1-thread sequential": (1, 1, 0.200),
+        "thread pool": (2, 1, 0.110),
+        "batched": (1, 2, 0.090),
+        "oversubscribed pool": (2, 2, 0.135),
+    }
+    header = ParallelHeader(
+        tool_version="0.1.0",
+        run_id="d" * 32,
+        started_at=datetime.now(UTC),
+        torch_version="2.13.0+cpu",
+        host=_host(),
+        model=ModelInfo(
+            name="resnet18",
+            params=11_689_512,
+            flops_per_image=3_628_146_688,
+            flops_counted="convolutions and linear layers",
+            image_shape=(3, 224, 224),
+        ),
+        images=8,
+        largest_activation_bytes=3_211_264,
+        pool_workers=2,
+        arm_threads={arm: threads for arm, (_, threads, _) in arms.items()},
+        optimizations=["channels_last"],
+        warmup=1,
+        repetitions=5,
+    )
+    samples: list[BaseModel] = []
+    for repeat in range(5):
+        for arm, (workers, threads, wall_s) in arms.items():
+            samples.append(
+                ParallelSample(
+                    seq=len(samples),
+                    arm=arm,
+                    phase="measured",
+                    repeat=repeat,
+                    images=8,
+                    workers=workers,
+                    intra_op_threads=[threads] * workers,
+                    wall_ns=int(wall_s * rng.uniform(0.95, 1.05) * 1e9),
+                )
+            )
+    return _write(path, header, samples)
+
+
+def cnn_train_run(path: Path) -> Path:
+    """LeNet on digits, 6 epochs on 1 worker (0.5 s each) and on 2 (0.8 s each)."""
+    header = TrainHeader(
+        tool_version="0.1.0",
+        run_id="e" * 32,
+        started_at=datetime.now(UTC),
+        torch_version="2.13.0+cpu",
+        host=_host(),
+        model="lenet (8×8)",
+        params=19_754,
+        dataset="sklearn digits 8×8",
+        classes=10,
+        train_size=1347,
+        test_size=450,
+        epochs=6,
+        batch_size=16,
+        learning_rate=0.005,
+        target_accuracy=0.95,
+        seed=0,
+        workers=[1, 2],
+        device="cpu",
+        threads={"1 worker": 2, "2 workers": 1},
+    )
+    samples: list[BaseModel] = []
+    for workers, epoch_s in ((1, 0.5), (2, 0.8)):
+        for epoch in range(1, 7):
+            samples.append(
+                EpochSample(
+                    seq=len(samples),
+                    workers=workers,
+                    epoch=epoch,
+                    epoch_time_ns=int(epoch_s * (1 + 0.02 * (epoch % 3)) * 1e9),
+                    train_loss=2.0 / epoch**1.5,
+                    test_accuracy=min(0.99, 0.6 + 0.07 * epoch),
+                )
+            )
+    return _write(path, header, samples)
