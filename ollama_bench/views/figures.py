@@ -453,7 +453,8 @@ INFER_CAPTIONS = {
     "throughput": (
         "Images per second against batch size, per device",
         "Throughput = batch size / median batch latency (images/s, never batches/s), per device "
-        "and CPU thread count, at each batch size: how much batching buys on each device.",
+        "and CPU thread count, at each batch size, both axes logarithmic so that devices far "
+        "apart stay readable: a line's slope is what batching buys on that device.",
     ),
     "latency_box": (
         "Batch latency distribution",
@@ -487,10 +488,14 @@ def infer_charts(report: InferReport) -> list[Chart]:
     summary, samples = _inert(report.summary), _inert(report.samples)
     if not summary.results:
         return []
-    keys = ["throughput", "latency_box", "latency_vs_batch"]
+    panels: dict[str, Panel] = {
+        "throughput": cnn_plots.throughput_by_batch,
+        "latency_box": cnn_plots.latency_box,
+        "latency_vs_batch": cnn_plots.latency_by_batch,
+    }
     if summary.speedups:
-        keys.append("speedup_vs_batch")
-    return [_panel(k, cnn_plots.PANELS[k], summary, samples) for k in keys]
+        panels["speedup_vs_batch"] = cnn_plots.speedup_by_batch
+    return [_panel(k, panel, summary, samples) for k, panel in panels.items()]
 
 
 def parallel_chart(report: ParallelReport) -> Chart | None:
