@@ -13,7 +13,8 @@ How the labels are derived:
   so 0 is an empty road and 100 is every lane full bumper to bumper, i.e. standstill. Vehicles
   are added until the claimed length reaches the frame's target; the label is the true ratio.
 - products: `name` and the English, French and Spanish descriptions are written by hand to
-  describe what is drawn.
+  describe what is drawn; `facts` are short phrases per language that a right description states
+  (each stated by its reference; `|` separates accepted wordings).
 
 Run `python images/generate.py`: it deletes and redraws `cctv/` and `products/` next to itself.
 """
@@ -577,6 +578,30 @@ es: Una mochila de senderismo azul y resistente, con tapa superior naranja, bols
     cinturón acolchado reparte el peso con comodidad en las rutas largas de un día.
 """
 
+# What a right description states, per language: what is drawn (shape, colour, parts).
+PRODUCT_FACTS = {
+    "tent.png": {
+        "en": ["two-person", "dome", "green", "waterproof", "poles", "door"],
+        "fr": ["deux personnes", "dôme", "vert|verte", "imperméable", "arceaux", "porte"],
+        "es": ["dos personas", "iglú|cúpula", "verde", "impermeable", "varillas", "puerta"],
+    },
+    "lantern.png": {
+        "en": ["LED", "lantern", "green", "handle", "light"],
+        "fr": ["LED", "lanterne", "vert|verte", "anse|poignée", "lumière"],
+        "es": ["LED", "farol|linterna", "verde", "asa", "luz"],
+    },
+    "sleeping_bag.png": {
+        "en": ["mummy", "sleeping bag", "red", "hood", "zip|zipper"],
+        "fr": ["momie", "sac de couchage", "rouge", "capuche", "fermeture éclair|zip"],
+        "es": ["momia", "saco de dormir", "rojo|roja", "capucha", "cremallera"],
+    },
+    "backpack.png": {
+        "en": ["backpack", "blue", "orange", "pocket|pockets", "hip belt"],
+        "fr": ["sac à dos", "bleu|bleue", "orange", "poche|poches", "ceinture"],
+        "es": ["mochila", "azul", "naranja", "bolsillo|bolsillos", "cinturón"],
+    },
+}
+
 
 def write(
     folder: Path, images: dict[str, Image.Image], labels: dict[str, dict[str, object]]
@@ -615,7 +640,11 @@ def main() -> None:
     for block in PRODUCT_TEXTS.strip().split("\n\n"):
         head, *langs = block.replace("\n    ", " ").splitlines()
         name, title = head.split(": ", 1)
-        texts[name] = {"name": title, "description": dict(ln.split(": ", 1) for ln in langs)}
+        texts[name] = {
+            "name": title,
+            "description": dict(ln.split(": ", 1) for ln in langs),
+            "facts": PRODUCT_FACTS[name],
+        }
     write(HERE / "products", products, texts)
 
 

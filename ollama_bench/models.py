@@ -24,7 +24,7 @@ CLOCK_SLACK_NS = 10_000_000
 CLOCK_SLACK = 0.02
 
 Phase = Literal["warmup", "measured"]
-Api = Literal["ollama", "openai"]
+Api = Literal["ollama", "openai", "ocr"]  # ocr: the in-process OCR baseline (targets/ocr.py)
 ResponseFormat = Literal["json_schema", "json_object"]
 
 
@@ -40,9 +40,9 @@ class TargetSpec(BaseModel):
 
     name: str
     url: str
-    # Ollama: request options; OpenAI-compatible: extra top-level request fields
+    # Ollama: request options; OpenAI-compatible: extra top-level request fields; ocr: threads
     options: dict[str, Any] = Field(default_factory=dict)
-    api: Api = "ollama"  # which API the server speaks (reserved key `api=`)
+    api: Api = "ollama"  # which API the server speaks (reserved key `api=`; `NAME=ocr`: ocr)
     images: bool = True  # False: the prompt is sent without the image (reserved key `images=`)
     password: SecretStr | None = Field(default=None, exclude=True, repr=False)
     headers: dict[str, SecretStr] = Field(default_factory=dict, exclude=True, repr=False)
@@ -230,6 +230,14 @@ class Validation(BaseModel):
     errors: list[FieldError] = Field(default_factory=list)
 
 
+class TextBox(BaseModel):
+    """One line of text an OCR engine found: its corners, what it read, how sure it is."""
+
+    points: list[tuple[float, float]]  # px, clockwise from the top-left corner
+    text: str
+    confidence: float  # the recogniser's score, 0–1
+
+
 class Sample(BaseModel):
     """One request: one image sent to one target, with its timing, reply, validity and score."""
 
@@ -248,6 +256,10 @@ class Sample(BaseModel):
     reply: str = ""
     validation: Validation | None = None
     score: dict[str, float] | None = None  # field → [0, 1] and "overall"; None without a label
+    # fields this target does not answer by design (the OCR baseline: traffic_level); they are
+    # neither validated nor scored, and "overall" is the mean of the others
+    unanswered: list[str] = Field(default_factory=list)
+    text_boxes: list[TextBox] | None = None  # what an OCR target read, before mapping to fields
 
 
 class Placement(BaseModel):

@@ -23,6 +23,17 @@ takes few distinct values); normal-theory pooled variances fell to 85% with flat
 10 runs (a median's variance depends on the noise's shape). This method covered 96.7% of 64,000
 simulated runs with log-normal noise, no fewer than 92.8% in any of 160 settings, and 91.5% at
 worst with flat-topped noise.
+
+A change in a score (accuracy, validity) is paired by image and round but the keys are not a
+fixed workload there: two models differ image by image, and at temperature 0 with a fixed seed
+the rounds of an image mostly repeat one reply, so round-to-round noise says little. The image is
+the unit: the CI is Student's t on the per-image mean differences with images − 1 degrees of
+freedom, the cluster-level analysis of Donner & Klar, *Design and Analysis of Cluster
+Randomization Trials* (2000), ch. 6, with the few-cluster t(G − 1) rule of Cameron & Miller, *A
+Practitioner's Guide to Cluster-Robust Inference* (J. Human Resources 50(2), 2015), §VI; Miller,
+*Adding Error Bars to Evals* (arXiv:2411.00640, 2024), argues the same clustering and pairing for
+model evaluations. benchmarks/quality_ci.py measures why: (image, round) pairs taken as
+independent, or round-to-round noise alone, call equal targets different far too often.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal, TypeVar
 
 Verdict = Literal["faster", "no clear difference", "slower"]
+QualityVerdict = Literal["better", "no clear difference", "worse"]
 K = TypeVar("K", bound=Hashable)
 Center = Callable[[Sequence[float]], float]
 
@@ -433,3 +445,43 @@ def speedup(baseline: Sequence[float], target: Sequence[float], *, seed: int = 0
     """Speed-up of one group of times over another: the one-key case of paired_ratio, which is
     the ratio of the two medians."""
     return paired_ratio({"all": baseline}, {"all": target}, seed=seed)
+
+
+# -- score changes (quality) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreChange:
+    """Change of a [0, 1] score, target − baseline, paired by image and round, CI over images."""
+
+    delta: float  # mean over images of each image's mean paired difference
+    ci95: tuple[float, float] | None  # None below two images: nothing to spread over
+    verdict: QualityVerdict
+    images: int  # images with at least one pair
+    pairs: int  # (image, round) pairs where both targets have a score
+
+
+def paired_score_change(pairs: Mapping[str, Sequence[tuple[float, float]]]) -> ScoreChange:
+    """`pairs`: image → (target score, baseline score) for each round both answered.
+
+    Each image counts once, whatever its number of rounds, so an image that happens to have
+    more completed rounds does not weigh more. The verdict names a change only when the
+    interval excludes 0.
+
+    >>> d = paired_score_change({"a": [(1.0, 1.0)], "b": [(0.5, 1.0), (0.7, 1.0)]})
+    >>> round(d.delta, 3), d.images, d.pairs
+    (-0.2, 2, 3)
+    """
+    means = [statistics.fmean(t - b for t, b in rounds) for rounds in pairs.values() if rounds]
+    count = sum(len(rounds) for rounds in pairs.values())
+    if not means:
+        raise ValueError("paired difference of no pairs")
+    delta = statistics.fmean(means)
+    if len(means) < 2:
+        return ScoreChange(delta, None, "no clear difference", len(means), count)
+    half = t_quantile(0.975, len(means) - 1) * statistics.stdev(means) / math.sqrt(len(means))
+    low, high = delta - half, delta + half
+    verdict: QualityVerdict = "no clear difference"
+    if low > 0 or high < 0:
+        verdict = "better" if low > 0 else "worse"
+    return ScoreChange(delta, (low, high), verdict, len(means), count)

@@ -6,15 +6,16 @@ import pytest
 
 from ollama_bench.vision.scenarios.builtin import (
     CCTV_SCORERS,
-    PRODUCT_SCORERS,
     CctvReply,
     ProductReply,
+    product_scorers,
 )
 from ollama_bench.vision.scoring import (
     closeness,
     extract_json,
     generic_scorers,
     language_probability,
+    score_compact_text,
     score_exact_text,
     score_fields,
     score_instant,
@@ -99,6 +100,22 @@ def test_exact_text(expected: str, actual: object, score: float) -> None:
 
 
 @pytest.mark.parametrize(
+    ("expected", "actual", "score"),
+    [
+        ("CAM 08-15 AP-7", "CAM08-15AP-7", 1.0),  # OCR drops the spaces of an overlay
+        ("CAM 08-15 AP-7 KM 342.1 CASTELLON", "cam 08-15 ap-7 km 342.1\tcastellon", 1.0),
+        ("CAM 08-15 AP-7", "CAM 08-15 AP-1", 0.0),  # every character counts
+        ("CAM 08-15 AP-7", "CAM 08-15 AP-7 KM", 0.0),
+        ("CAM 08-15 AP-7", "CAM 08.15 AP-7", 0.0),  # punctuation is not space
+        ("CAM 08-15", None, 0.0),
+    ],
+)
+def test_title_ignores_whitespace_only(expected: str, actual: object, score: float) -> None:
+    assert score_compact_text(expected, actual) == score
+    assert CCTV_SCORERS["title"](expected, actual) == score
+
+
+@pytest.mark.parametrize(
     ("actual", "score"),
     [
         ("2024-11-20T15:45:12", 1.0),
@@ -168,8 +185,8 @@ def test_product_scores_swap_of_languages_is_caught() -> None:
             "es": good["description"]["fr"],
         },
     }
-    assert score_fields(good, label, PRODUCT_SCORERS)["overall"] > 0.95
-    bad = score_fields(swapped, label, PRODUCT_SCORERS)
+    assert score_fields(good, label, product_scorers(label))["overall"] > 0.95
+    bad = score_fields(swapped, label, product_scorers(label))
     assert (
         bad["description.fr"] < 0.1 and bad["description.es"] < 0.1 and bad["description.en"] > 0.9
     )

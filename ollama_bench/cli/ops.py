@@ -20,7 +20,7 @@ from ollama_bench.cli.app import (
     target_specs,
 )
 from ollama_bench.console import err_console, fail
-from ollama_bench.errors import ObenchError
+from ollama_bench.errors import ObenchError, UsageError
 from ollama_bench.models import RequestSettings, TargetSpec
 from ollama_bench.ops import doctor as doctor_checks
 from ollama_bench.ops import stack
@@ -81,7 +81,7 @@ def up(
         stack.default_variant() if gpu is None else "gpu" if gpu else "cpu-only"
     )
     try:
-        specs = target_specs(target, header)
+        specs = servers(target_specs(target, header), "up")
         if variant == "cpu-only" and gpu is None:
             err_console.print("no nvidia-smi on this machine: starting the CPU server only")
         infos = stack.up(
@@ -108,9 +108,26 @@ def down(
         raise fail(exc, debug) from None
 
 
+def servers(specs: list[TargetSpec], command: str) -> list[TargetSpec]:
+    """The servers among the targets: an in-process OCR target has nothing to start, pull, check."""
+    found = [spec for spec in specs if spec.api != "ocr"]
+    for spec in specs:
+        if spec.api == "ocr":
+            err_console.print(
+                f"{spec.name}: runs in-process, nothing to {command}", highlight=False
+            )
+    if not found:
+        raise UsageError(
+            f"obench {command} works on model servers and every --target here runs in-process",
+            "name a server with --target NAME=URL",
+        )
+    return found
+
+
 def pull_targets(
     specs: list[TargetSpec], model: str, *, force: bool, quiet: bool
 ) -> list[PullOutcome]:
+    specs = [spec for spec in specs if spec.api != "ocr"]  # obench vision --pull passes them all
     with PullView(err_console, model, enabled=not quiet) as view:
         return asyncio.run(pull_all(specs, RequestSettings(model=model), view, force=force))
 
@@ -133,7 +150,9 @@ def pull(
     find the model already there. A target that fails is reported and the others go on.
     """
     try:
-        outcomes = pull_targets(target_specs(target, header), model, force=force, quiet=quiet)
+        outcomes = pull_targets(
+            servers(target_specs(target, header), "pull"), model, force=force, quiet=quiet
+        )
     except ObenchError as exc:
         raise fail(exc, debug) from None
     if json_output:
@@ -179,7 +198,7 @@ def doctor(
     try:
         diagnosis = asyncio.run(
             doctor_checks.run(
-                target_specs(target, header),
+                servers(target_specs(target, header), "doctor"),
                 settings,
                 load=load,
                 on_loading=lambda spec: err_console.print(

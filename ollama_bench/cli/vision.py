@@ -244,7 +244,9 @@ def vision(
     NAME=URL,KEY=VALUE,... For example `--target gpu=http://localhost:11434 --target
     cpu=http://localhost:11434,num_gpu=0` lets one server play both roles (num_gpu=0 keeps every
     layer on the CPU). The default is gpu=http://localhost:11434 and cpu=http://localhost:11435.
-    The speed-up is reported against the target named cpu, else the first.
+    The speed-up and the change in quality are reported against the target named cpu, else the
+    first. NAME=ocr[,threads=N] adds the classic OCR baseline, run in this process (the ocr
+    extra): it reads the cctv overlays (title, time stamp) and leaves traffic_level unanswered.
 
     Two keys are obench's own: api=openai talks to an OpenAI-compatible server (llama-server,
     vLLM, LM Studio, Ollama's /v1; its other options become extra request fields), and

@@ -7,7 +7,7 @@ failure comes back as data in `Exchange.error`, so a run goes on and loses nothi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
 import httpx
@@ -18,6 +18,7 @@ from ollama_bench.models import (
     RequestSettings,
     TargetInfo,
     TargetSpec,
+    TextBox,
     Timing,
 )
 from ollama_bench.untrusted import clip, storable
@@ -51,6 +52,8 @@ class Exchange:
     reply: str
     timing: Timing
     error: RequestError | None
+    unanswered: tuple[str, ...] = ()  # reply fields this target does not answer by design
+    text_boxes: list[TextBox] | None = field(default=None)  # an OCR target's raw reading
 
 
 class Target(Protocol):

@@ -171,7 +171,7 @@ def _check_options(spec: str, options: dict[str, Any], api: str = "ollama") -> N
 
 
 def parse_target(spec: str, headers: dict[str, SecretStr] | None = None) -> TargetSpec:
-    """`NAME=URL[,OPTION=VALUE...]`, or a bare URL named after its host and port.
+    """`NAME=URL[,OPTION=VALUE...]`, a bare URL named after its host and port, or `NAME=ocr`.
 
     >>> parse_target("cpu=http://localhost:11434,num_gpu=0,num_thread=8").options
     {'num_gpu': 0, 'num_thread': 8}
@@ -183,6 +183,8 @@ def parse_target(spec: str, headers: dict[str, SecretStr] | None = None) -> Targ
     name, sep, url = head.partition("=")
     if not sep or "://" in name or (":" in name and not url):
         name, url = "", head
+    if name and url.strip().lower() == "ocr":
+        return _ocr_target(spec, name, parts)
     options: dict[str, Any] = {}
     for index, text in enumerate(option_texts, start=1):
         key, sep, value = text.partition("=")
@@ -221,6 +223,25 @@ def parse_target(spec: str, headers: dict[str, SecretStr] | None = None) -> Targ
         password=split_credentials(url),
         headers=headers or {},
     )
+
+
+def _ocr_target(spec: str, name: str, parts: list[str]) -> TargetSpec:
+    """`NAME=ocr[,threads=N]`: the in-process OCR baseline (targets/ocr.py), no URL."""
+    from ollama_bench.targets.ocr import IN_PROCESS, ocr_options
+
+    if not _NAME.match(name):
+        raise UsageError(f"target {spec!r}: name {name!r} must be letters, digits, '.', '_' or '-'")
+    options: dict[str, Any] = {}
+    for index, text in enumerate(parts[1:], start=1):
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(
+                f"target {spec!r}: option {text!r} is not KEY=VALUE", "e.g. ocr=ocr,threads=1"
+            )
+        if _looks_like_target(key.strip(), value.strip()):
+            raise _second_target(spec, parts, index)
+        options[key.strip()] = _option_value(value.strip())
+    return TargetSpec(name=name, url=IN_PROCESS, options=ocr_options(spec, options), api="ocr")
 
 
 def _reserved(spec: str, options: dict[str, Any]) -> tuple[Api, bool]:

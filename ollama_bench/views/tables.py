@@ -25,6 +25,7 @@ from rich.table import Table
 from ollama_bench.models import Sample, TargetInfo
 from ollama_bench.untrusted import printable, sanitised
 from ollama_bench.vision.preflight import Notice
+from ollama_bench.vision.quality import Change
 from ollama_bench.vision.runner import Step
 from ollama_bench.vision.summary import Comparison, RunSummary, Stat, TargetSummary
 
@@ -99,14 +100,19 @@ def _cpu(t: TargetSummary) -> str:
 
 
 def _accuracy(t: TargetSummary) -> str:
-    """`98% (6 images)`: the share, and how many images it rests on."""
+    """`98% (6 images)`: the share, how many images it rests on, and, when the target leaves
+    fields unanswered, over how many fields: `100% (6 images, 2 of 3 fields)`."""
     if not t.images:
         return "[dim]– (text only)[/dim]"
     share = t.accuracy.get("overall")
     if share is None:
         return "–"
-    n = t.accuracy_images
-    return f"{fmt_share(share)} ({n} image{'' if n == 1 else 's'})" if n else fmt_share(share)
+    notes = []
+    if n := t.accuracy_images:
+        notes.append(f"{n} image{'' if n == 1 else 's'}")
+    if t.unanswered:
+        notes.append(_answered(t))
+    return f"{fmt_share(share)} ({', '.join(notes)})" if notes else fmt_share(share)
 
 
 def _spread(stat: Stat) -> str:
@@ -156,6 +162,7 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
         ),
         ("valid JSON", [fmt_share(t.valid_rate) for t in targets]),
         ("accuracy", [_accuracy(t) for t in targets]),
+        ("same reply every round", [fmt_share(t.repeat_identical_rate) for t in targets]),
         ("latency median", [fmt_seconds(t.latency_s.median) for t in targets]),
         ("latency p90", [fmt_seconds(t.latency_s.p90) for t in targets]),
         ("latency mean ± sd", [_spread(t.latency_s) for t in targets]),
@@ -180,6 +187,26 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
     return table
 
 
+def _answered(t: TargetSummary) -> str:
+    fields = [k for k in t.accuracy if k != "overall"]
+    answered = [f for f in fields if f not in t.unanswered]
+    return f"{len(answered)} of {len(fields)} fields"
+
+
+def _field_accuracy(t: TargetSummary, field: str) -> str:
+    """A field's share; `not answered` for a field the target leaves unanswered by design."""
+    if field == "overall":
+        share = t.accuracy.get("overall")
+        return (
+            f"{fmt_share(share)} ({_answered(t)})"
+            if t.unanswered and share is not None
+            else fmt_share(share)
+        )
+    if t.accuracy.get(field) is None and field in t.unanswered:
+        return "[dim]not answered[/dim]"
+    return fmt_share(t.accuracy.get(field))
+
+
 def accuracy_table(targets: Sequence[TargetSummary]) -> Table | None:
     targets = [t for t in targets if t.images]  # text-only targets saw no image to be right about
     fields = [k for k in targets[0].accuracy if k != "overall"] if targets else []
@@ -190,8 +217,64 @@ def accuracy_table(targets: Sequence[TargetSummary]) -> Table | None:
     for t in targets:
         table.add_column(t.name, justify="right")
     for field in [*fields, "overall"]:
-        table.add_row(field, *[fmt_share(t.accuracy.get(field)) for t in targets])
+        table.add_row(field, *[_field_accuracy(t, field) for t in targets])
     return table
+
+
+def fmt_points(value: float) -> str:
+    """A change of a [0, 1] share in percentage points: `-0.1` → `−10.0`, `0.0` → `0.0`."""
+    points = value * 100
+    sign = "+" if points >= 0.05 else "−" if points <= -0.05 else ""
+    return f"{sign}{abs(points):.1f}"
+
+
+def _quality_rows(c: Comparison) -> list[tuple[str, Change]]:
+    names = {"valid_rate": "valid JSON"}
+    order = ["valid_rate", *[k for k in c.quality if k not in ("valid_rate", "overall")], "overall"]
+    return [(names.get(k, k), c.quality[k]) for k in order if k in c.quality]
+
+
+def quality_table(summary: RunSummary) -> Table | None:
+    """Per comparison: each score's change against the baseline, and how often replies agree."""
+    if not any(c.quality or c.identical_reply_pairs for c in summary.comparisons):
+        return None
+    table = Table(
+        title="Quality vs baseline (points, paired by image and round)",
+        title_justify="left",
+    )
+    for column in ("target", "figure", "change", "95% CI", "verdict"):
+        table.add_column(column, justify="right" if column.startswith(("change", "95")) else "left")
+    for c in summary.comparisons:
+        pair = f"{c.target} vs {c.baseline}"
+        rows = _quality_rows(c)
+        for i, (figure, change) in enumerate(rows):
+            ci = "–" if change.ci95 is None else " – ".join(fmt_points(v) for v in change.ci95)
+            colour = {"better": "green", "worse": "red"}.get(change.verdict, "yellow")
+            verdict = f"[{colour}]{change.verdict}[/{colour}]"
+            table.add_row(pair if i == 0 else "", figure, fmt_points(change.delta), ci, verdict)
+        if c.identical_reply_rate is not None:
+            same = f"{fmt_share(c.identical_reply_rate)} of {c.identical_reply_pairs}"
+            table.add_row("" if rows else pair, "identical replies", same, "", "")
+        table.add_section()
+    return table
+
+
+def reply_differences(summary: RunSummary) -> list[str]:
+    """One line per comparison: the first (image, round) where the replies differ.
+
+    `summary` must be printable already (render sanitises it): the values are a model's text.
+    """
+    lines = []
+    for c in summary.comparisons:
+        d = c.reply_difference
+        if d is None:
+            continue
+        where = f"{d.path}: " if d.path else "reply: "
+        lines.append(
+            f"{c.target} vs {c.baseline} differ first at {d.image} round {d.round + 1}, "
+            f"{where}{d.target} vs {d.baseline}"
+        )
+    return lines
 
 
 def _ci(ci95: tuple[float, float] | None) -> str:
@@ -263,9 +346,12 @@ def render(summary: RunSummary, console: Console) -> None:
         accuracy_table(summary.targets),
         *[image_table(c) for c in summary.comparisons if len(c.images) > 1],
         speedup_table(summary),
+        quality_table(summary),
     ):
         if table is not None:
             console.print(table)
+    for line in reply_differences(summary):
+        console.print(line, highlight=False)
     if summary.stop is not None:
         resumed = f" · {summary.segments} segments read as one run" if summary.segments > 1 else ""
         console.print(f"stop: {summary.stop.message}{resumed}")
@@ -279,7 +365,14 @@ def render(summary: RunSummary, console: Console) -> None:
 def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
     """One line per target: what the probe found, or why the target is left out."""
     for info in sanitised(list(infos)):
-        if info.usable and info.api == "openai":
+        if info.usable and info.api == "ocr":
+            threads = info.options.get("threads")
+            console.print(
+                f"[green]✓[/green] {info.name} {info.url} · {info.version} · "
+                f"{threads} thread{'s' if threads != 1 else ''}",
+                highlight=False,
+            )
+        elif info.usable and info.api == "openai":
             server = " ".join(p for p in (info.server or "server unknown", info.version) if p)
             about = [f"OpenAI API ({server})", f"response_format {info.response_format or '–'}"]
             if info.context_length:

@@ -204,7 +204,8 @@ async def run_vision(
     on_give_up: Callable[[str, str], None] = lambda target, reason: None,
 ) -> RunSummary:
     """Raises NoTargetError (exit 3) when no target can be used; otherwise always summarises."""
-    targets = {spec.name: open_target(spec, job.settings) for spec in job.targets}
+    overlays = job.scenario.overlay_task()
+    targets = {spec.name: open_target(spec, job.settings, overlays) for spec in job.targets}
     monitor = Monitor.disabled()
     try:
         infos = list(await asyncio.gather(*(t.probe() for t in targets.values())))
@@ -219,7 +220,9 @@ async def run_vision(
         if point is not None:
             check_targets(point, infos)
         if job.monitor:
-            usable_specs = [t.spec for name, t in targets.items() if name in usable]
+            usable_specs = [  # an in-process target has no container or server of its own
+                t.spec for name, t in targets.items() if name in usable and t.spec.api != "ocr"
+            ]
             monitor = await asyncio.to_thread(Monitor.plan, usable_specs)
         started_at = datetime.now(UTC)
         header, writer, segment, first_seq = _open(job, infos, started_at, monitor, outcome)

@@ -33,7 +33,7 @@ def check(scenario: Scenario) -> list[Notice]:
     for image in scenario.images:
         image.picture  # noqa: B018  (decodes the file; raises UsageError naming it)
     for name, label in scenario.labels.items():
-        errors = scenario.validate(label)
+        errors = scenario.label_errors(label)
         if errors:
             where = f"field {errors[0].path}" if errors[0].path else "the label"
             raise UsageError(

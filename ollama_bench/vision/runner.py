@@ -20,7 +20,7 @@ from ollama_bench.models import FieldError, Phase, Sample, Timing, Validation
 from ollama_bench.targets.base import Exchange, Target
 from ollama_bench.vision.health import TargetHealth
 from ollama_bench.vision.scenarios import ImageInput, Scenario
-from ollama_bench.vision.scoring import clip, extract_json, score_fields
+from ollama_bench.vision.scoring import FieldScorer, clip, extract_json, score_fields
 
 StepKey = tuple[Phase, int, str, str]  # phase, repeat (the round when measured), image, target
 
@@ -71,6 +71,21 @@ class Observer(Protocol):
     def finished(self, sample: Sample) -> None: ...
 
 
+def _within(path: str, fields: Sequence[str]) -> bool:
+    return any(path == f or path.startswith(f"{f}.") for f in fields)
+
+
+def _about_answered(error: FieldError, unanswered: Sequence[str]) -> bool:
+    """False for an error that only says an unanswered field is missing or wrong."""
+    if _within(error.path, unanswered):
+        return False
+    # jsonschema reports a missing property at its parent: "'traffic_level' is a required property"
+    return not (
+        error.path == ""
+        and any(error.message == f"{f!r} is a required property" for f in unanswered)
+    )
+
+
 def judge(
     scenario: Scenario, exchange: Exchange, label: Mapping[str, object] | None
 ) -> tuple[Validation | None, dict[str, float] | None]:
@@ -78,7 +93,9 @@ def judge(
 
     Never raises: the reply is untrusted, and a reply that breaks the judging (a RecursionError
     from JSON nested thousands deep, anything else) is a recorded validation failure, scored 0
-    where the scorers still run, never a lost sample or an abandoned run.
+    where the scorers still run, never a lost sample or an abandoned run. Fields the target does
+    not answer by design (`Exchange.unanswered`) are neither required nor scored: they are
+    reported as not answered, not hidden inside a lower score.
     """
     if exchange.error is not None:
         return None, None
@@ -91,13 +108,20 @@ def judge(
         score = None
         if label is not None:
             with contextlib.suppress(Exception):
-                score = score_fields(None, label, scenario.scorers(label))
+                score = score_fields(None, label, _scorers(scenario, label, exchange.unanswered))
         return validation, score
+
+
+def _scorers(
+    scenario: Scenario, label: Mapping[str, object], unanswered: Sequence[str]
+) -> dict[str, FieldScorer]:
+    return {k: v for k, v in scenario.scorers(label).items() if not _within(k, unanswered)}
 
 
 def _judge(
     scenario: Scenario, exchange: Exchange, label: Mapping[str, object] | None
 ) -> tuple[Validation, dict[str, float] | None]:
+    unanswered = exchange.unanswered
     try:
         value, extraction = extract_json(exchange.reply)
         nothing = "no JSON object found in the reply"
@@ -107,7 +131,7 @@ def _judge(
     if extraction == "none":
         errors = [FieldError(path="", message=nothing)]
     else:
-        errors = scenario.validate(value)
+        errors = [e for e in scenario.validate(value) if _about_answered(e, unanswered)]
     server = exchange.timing.server
     if server and server.done_reason == "length":
         errors.append(
@@ -116,7 +140,7 @@ def _judge(
     validation = Validation(extraction=extraction, valid=not errors, errors=errors)
     if label is None:
         return validation, None
-    return validation, score_fields(value, label, scenario.scorers(label))
+    return validation, score_fields(value, label, _scorers(scenario, label, unanswered))
 
 
 async def execute(
@@ -161,6 +185,8 @@ async def execute(
                 reply=exchange.reply,
                 validation=validation,
                 score=score,
+                unanswered=list(exchange.unanswered),
+                text_boxes=exchange.text_boxes,
             )
         )
     return first_seq + len(steps)

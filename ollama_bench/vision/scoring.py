@@ -132,6 +132,21 @@ def score_exact_text(expected: Any, actual: Any) -> float:
     return 1.0 if normalise_text(expected) == normalise_text(actual) else 0.0
 
 
+def score_compact_text(expected: Any, actual: Any) -> float:
+    """1 when the texts have the same characters once case and every space are ignored.
+
+    An overlay read by OCR loses its spaces (`CAM08-15AP-7`); a title is its characters.
+
+    >>> score_compact_text("CAM 08-15 AP-7", "cam08-15ap-7"), score_compact_text("A-7", "A-1")
+    (1.0, 0.0)
+    """
+    if not isinstance(expected, str) or not isinstance(actual, str):
+        return 0.0
+    return (
+        1.0 if "".join(expected.casefold().split()) == "".join(actual.casefold().split()) else 0.0
+    )
+
+
 def _parse_instant(text: Any) -> tuple[datetime, bool] | None:
     """A datetime and whether it carried seconds; None when the text is not ISO 8601."""
     if not isinstance(text, str):

@@ -2,7 +2,8 @@
 
 Only measured samples count; warm-ups are stored but left out. Latency, TTFT and token rates
 come from requests that completed; a failed request is counted, not timed. Speed-ups are paired
-by image (stats.paired_ratio): each image's median on both targets, combined over images.
+by image (stats.paired_ratio): each image's median on both targets, combined over images; each
+comparison also carries the change in quality, paired by image and round (quality.py).
 Utilisation is attributed to a target by time: the samples taken while its measured requests
 were in flight. Warnings are data, each with a hint naming the flag to try.
 """
@@ -32,6 +33,14 @@ from ollama_bench.models import (
 from ollama_bench.ops.doctor import placement_findings, role_of
 from ollama_bench.stats import MIN_N_FOR_P90, PairedRatio, Summary, Verdict, paired_ratio
 from ollama_bench.vision.preflight import input_notices
+from ollama_bench.vision.quality import (
+    Change,
+    ReplyDifference,
+    agreement,
+    paired_samples,
+    quality_changes,
+    repeat_identical_rate,
+)
 
 NS_PER_S = 1e9
 SLOW_FIRST_FACTOR = 2.0
@@ -105,6 +114,8 @@ class TargetSummary(BaseModel):
     cold_load_s: float | None = None  # median load_duration of requests that paid a load
     suspicious: int = 0  # completed requests whose server timings cannot be true: no rates
     accuracy: dict[str, float | None] = Field(default_factory=dict)  # "overall" and each field
+    unanswered: list[str] = Field(default_factory=list)  # fields it does not answer: not scored
+    repeat_identical_rate: float | None = None  # later rounds' replies equal to the first's
     accuracy_images: int = 0  # distinct images the accuracy rests on (labelled, answered)
     placement: Placement | None = None  # where the model ran: after the warm-up, else at the end
     utilisation: UtilisationSummary | None = None
@@ -150,6 +161,11 @@ class Comparison(BaseModel):
     # latency, ttft, prompt_rate, decode_rate; None when a target reported no such value
     metrics: dict[str, MetricComparison | None] = Field(default_factory=dict)
     images: list[ImageComparison] = Field(default_factory=list)
+    # target − baseline, paired by image and round: "overall", "valid_rate" and each field
+    quality: dict[str, Change] = Field(default_factory=dict)
+    identical_reply_rate: float | None = None  # (image, round) pairs with equal parsed replies
+    identical_reply_pairs: int = 0
+    reply_difference: ReplyDifference | None = None  # the first pair that differs
 
 
 class StopSummary(BaseModel):
@@ -198,12 +214,11 @@ def summarise_target(
     cold_loads = [
         s.timing.server.load_duration_ns for s in samples if s.timing.cold and s.timing.server
     ]
-    accuracy: dict[str, float | None] = {"overall": None, **dict.fromkeys(field_names)}
-    if scored:
-        accuracy = {
-            key: statistics.fmean(sc.get(key, 0.0) for sc in scored)
-            for key in ["overall", *field_names]
-        }
+    accuracy: dict[str, float | None] = {}
+    for key in ["overall", *field_names]:  # a field this target does not answer stays None
+        values = [sc[key] for sc in scored if key in sc]
+        accuracy[key] = statistics.fmean(values) if values else None
+    unanswered = sorted({f for s in measured for f in s.unanswered})
     return TargetSummary(
         name=name,
         url=url,
@@ -225,6 +240,8 @@ def summarise_target(
         cold_load_s=statistics.median(_seconds(cold_loads)) if cold_loads else None,
         suspicious=sum(1 for t in timings if t.suspicious),
         accuracy=accuracy,
+        unanswered=unanswered,
+        repeat_identical_rate=repeat_identical_rate(measured),
         accuracy_images=len({s.image for s in done if s.score is not None}),
         unreported=unreported([t.server for t in timings if t.server is not None]),
     )
@@ -399,6 +416,16 @@ def summarise(
     }
     comparisons = _comparisons([t.name for t in header.targets], samples)
     stopped = _stop_summary(header, samples, stop, interrupted)
+    text_only = {info.name for info in header.targets if not info.images}
+    for comparison in comparisons:
+        pairs = paired_samples(by_target[comparison.target], by_target[comparison.baseline])
+        # a text-only side saw no image: its accuracy is not compared, its validity is
+        both = {comparison.target, comparison.baseline}
+        comparison.quality = quality_changes(pairs, [] if both & text_only else field_names)
+        agreed = agreement(pairs)
+        comparison.identical_reply_rate = agreed.rate
+        comparison.identical_reply_pairs = agreed.pairs
+        comparison.reply_difference = agreed.example
     warnings = _warnings(header, targets, by_target, comparisons, latencies)
     warnings += _verdict_warnings(comparisons, stopped)
     warnings += _hardware_warnings(header, targets, placements, utilisation)
@@ -559,6 +586,7 @@ def _warnings(
 ) -> list[Warning]:
     found: list[Warning] = []
     images = max(len(header.images), 1)
+    apis = {info.name: info.api for info in header.targets}
     for info in header.targets:
         found += [Warning(target=info.name, code="target", message=w) for w in info.warnings]
         if info.error:
@@ -645,7 +673,8 @@ def _warnings(
             )
         replies = [s for s in measured if s.validation is not None]
         invalid = [s for s in replies if s.validation and not s.validation.valid]
-        if header.settings.structured and invalid:
+        served = apis.get(name) != "ocr"  # an in-process OCR target is sent no schema
+        if header.settings.structured and invalid and served:
             found.append(
                 Warning(
                     target=name,
@@ -679,6 +708,16 @@ def _warnings(
             )
         )
     for comparison in comparisons:
+        if any(c.ci95 is None for c in comparison.quality.values()):
+            found.append(
+                Warning(
+                    target=comparison.target,
+                    code="no-quality-ci",
+                    message=f"the change in quality of {comparison.target} rests on one image, "
+                    "so it has no interval",
+                    hint="quality is compared image by image: use two images or more",
+                )
+            )
         if comparison.ci95 is None:
             found.append(
                 Warning(

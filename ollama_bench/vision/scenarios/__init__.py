@@ -17,6 +17,7 @@ from typing import Any
 
 from ollama_bench.errors import UsageError
 from ollama_bench.models import FieldError, ImageInfo
+from ollama_bench.targets.overlay import OverlayField, OverlayTask
 from ollama_bench.vision.imaging import (
     OLLAMA_FORMATS,
     Picture,
@@ -114,6 +115,10 @@ class Scenario:
     scorers: Callable[[Mapping[str, Any]], Mapping[str, FieldScorer]]  # label → field scorers
     images: list[ImageInput] = field(default_factory=list)
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ocr: dict[str, OverlayField] | None = None  # field → overlay: what an OCR target can read
+    # label keys that are not part of the expected reply (products: "facts"), each with a check
+    # returning what is wrong with its value, or None
+    label_extras: Mapping[str, Callable[[Any], str | None]] = field(default_factory=dict)
 
     @property
     def prompt_sha256(self) -> str:
@@ -128,6 +133,21 @@ class Scenario:
         """The same scenario sending images larger than `side_px` as downsized copies."""
         images = [dataclasses.replace(image, max_side_px=side_px) for image in self.images]
         return dataclasses.replace(self, images=images)
+
+    def label_errors(self, label: Mapping[str, Any]) -> list[FieldError]:
+        """What keeps `label` from being a reply this scenario accepts, its extras checked apart."""
+        reply = {k: v for k, v in label.items() if k not in self.label_extras}
+        errors = self.validate(reply)
+        for key, check in self.label_extras.items():
+            if key in label and (why := check(label[key])) is not None:
+                errors.append(FieldError(path=key, message=why))
+        return errors
+
+    def overlay_task(self) -> OverlayTask:
+        """What an OCR target is asked: the reply's top-level fields and where they are overlaid."""
+        properties = self.schema.get("properties")
+        fields = tuple(properties) if isinstance(properties, dict) else ()
+        return OverlayTask(scenario=self.name, fields=fields, mapping=self.ocr)
 
 
 def load_images(directory: Path) -> tuple[list[ImageInput], dict[str, dict[str, Any]]]:

@@ -13,12 +13,13 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ollama_bench.targets.overlay import OverlayField
+from ollama_bench.vision.content import describes, facts_problem, label_facts
 from ollama_bench.vision.scenarios import Scenario, data_path, load_images, read_prompt
 from ollama_bench.vision.scoring import (
     FieldScorer,
     closeness,
-    in_language,
-    score_exact_text,
+    score_compact_text,
     score_instant,
     score_word_recall,
     validate_with_model,
@@ -60,28 +61,34 @@ class ProductReply(BaseModel):
 
 
 CCTV_SCORERS: dict[str, FieldScorer] = {
-    "title": score_exact_text,
+    "title": score_compact_text,
     "datetime": score_instant,
     "traffic_level": closeness(100),
 }
 
-PRODUCT_SCORERS: dict[str, FieldScorer] = {
-    "name": score_word_recall,
-    "description.en": in_language("en"),
-    "description.fr": in_language("fr"),
-    "description.es": in_language("es"),
+LANGUAGES = ("en", "fr", "es")
+
+
+def product_scorers(label: Mapping[str, Any]) -> dict[str, FieldScorer]:
+    """Name by word recall; each description by language, facts and chrF (see content.py)."""
+    scorers: dict[str, FieldScorer] = {"name": score_word_recall}
+    for language in LANGUAGES:
+        scorers[f"description.{language}"] = describes(language, label_facts(label, language))
+    return scorers
+
+
+Scorers = Callable[[Mapping[str, Any]], Mapping[str, FieldScorer]]
+
+#: What an OCR target can read from a cctv frame: traffic_level is not written anywhere.
+CCTV_OVERLAYS = {
+    "title": OverlayField(region="top-left"),
+    "datetime": OverlayField(region="bottom-right", read="datetime"),
 }
 
-BUILTINS: dict[str, tuple[type[BaseModel], dict[str, FieldScorer]]] = {
-    "cctv": (CctvReply, CCTV_SCORERS),
-    "products": (ProductReply, PRODUCT_SCORERS),
+BUILTINS: dict[str, tuple[type[BaseModel], Scorers]] = {
+    "cctv": (CctvReply, lambda label: CCTV_SCORERS),
+    "products": (ProductReply, product_scorers),
 }
-
-
-def _fixed(
-    scorers: Mapping[str, FieldScorer],
-) -> Callable[[Mapping[str, Any]], Mapping[str, FieldScorer]]:
-    return lambda label: scorers
 
 
 def load_builtin(name: str, images_dir: Path | None = None) -> Scenario:
@@ -92,7 +99,9 @@ def load_builtin(name: str, images_dir: Path | None = None) -> Scenario:
         prompt=read_prompt(data_path("prompts") / f"{name}.txt"),
         schema=model.model_json_schema(),
         validate=lambda value: validate_with_model(value, model),
-        scorers=_fixed(scorers),
+        scorers=scorers,
         images=images,
         labels=labels,
+        ocr=dict(CCTV_OVERLAYS) if name == "cctv" else None,
+        label_extras={"facts": lambda v: facts_problem(v, LANGUAGES)} if name == "products" else {},
     )
