@@ -31,7 +31,13 @@ from report_runs import (
 from typer.testing import CliRunner, Result
 
 from ollama_bench.cli import app
-from ollama_bench.runfiles import InferReport, ParallelReport, TrainReport, VisionReport, read_report
+from ollama_bench.runfiles import (
+    InferReport,
+    ParallelReport,
+    TrainReport,
+    VisionReport,
+    read_report,
+)
 from ollama_bench.store import read_lines
 from ollama_bench.views import figures
 
@@ -146,7 +152,9 @@ def test_csv_rows_per_request_and_per_target(runs: dict[str, Path], tmp_path: Pa
     summary = rows_of(tmp_path / "v.summary.csv")
     by_name = {r["name"]: r for r in summary}
     assert by_name["gpu"]["vs_baseline.verdict"] == "faster" and by_name["cpu"]["failed"] == "3"
-    assert float(by_name["gpu"]["vs_baseline.ci95.low"]) < float(by_name["gpu"]["vs_baseline.speedup"])
+    assert float(by_name["gpu"]["vs_baseline.ci95.low"]) < float(
+        by_name["gpu"]["vs_baseline.speedup"]
+    )
 
 
 def test_csv_cells_that_look_like_formulas_are_inert(tmp_path: Path) -> None:
@@ -212,7 +220,7 @@ def test_html_is_one_file_with_captioned_figures_and_no_way_out(
     assert [tag for tag, _ in tags].count("img") == page.count("<figure")  # the figures only
     assert "default-src 'none'" in page
     assert page.count("<figure") == page.count("<figcaption>") == len(SVG_URI.findall(page))
-    assert page.count("<figure") == 5 + 4 + 1 + 2  # vision, infer, parallel, train
+    assert page.count("<figure") == 6 + 4 + 1 + 2  # vision, infer, parallel, train
     assert SCRIPT.replace("<", "&lt;").replace(">", "&gt;") in page  # the version, as text
     assert "Failed and invalid requests (6)" in page
     assert str(escape(HOSTILE_REPLY)) in page  # the whole reply, expandable

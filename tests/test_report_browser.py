@@ -143,7 +143,7 @@ def _keep(name: str, png: bytes) -> None:
 @pytest.mark.parametrize(
     ("name", "figures", "hostile"),
     [
-        ("vision", 5, [SCRIPT, HOSTILE_IMAGE, HOSTILE_ERROR.split(" $")[0]]),
+        ("vision", 6, [SCRIPT, HOSTILE_IMAGE, HOSTILE_ERROR.split(" $")[0]]),
         ("cnn", 4 + 1 + 2, [HOSTILE_DEVICE]),
     ],
 )
@@ -194,5 +194,3 @@ def test_an_expandable_reply_opens_and_shows_the_markup_as_text(
         assert loaded.page.evaluate("window.__pwned") is None
     finally:
         loaded.context.close()
-
-

@@ -12,7 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from ollama_bench.untrusted import sanitised
-from ollama_bench.views.tables import METRIC_LABELS, fmt_rate, fmt_seconds, fmt_share
+from ollama_bench.views.tables import (
+    METRIC_LABELS,
+    fmt_points,
+    fmt_rate,
+    fmt_seconds,
+    fmt_share,
+)
 from ollama_bench.vision.compare import RunComparison, TargetChange
 
 
@@ -81,6 +87,38 @@ def quality_table(comparison: RunComparison) -> Table:
     return table
 
 
+def quality_change_table(comparison: RunComparison) -> Table | None:
+    """Each target's change in validity and accuracy from A to B, paired by image and round."""
+    if not any(t.quality or t.identical_reply_pairs for t in comparison.targets):
+        return None
+    table = Table(
+        title="Quality from A to B (points, paired by image and round; > 0: B is better)",
+        title_justify="left",
+    )
+    for column in ("target", "figure", "change", "95% CI", "verdict"):
+        table.add_column(column, justify="right" if column in ("change", "95% CI") else "left")
+    names = {"valid_rate": "valid JSON"}
+    for t in comparison.targets:
+        keys = ["valid_rate", *[k for k in t.quality if k not in ("valid_rate", "overall")]]
+        rows = [k for k in [*keys, "overall"] if k in t.quality]
+        for i, key in enumerate(rows):
+            change = t.quality[key]
+            ci = "–" if change.ci95 is None else " – ".join(fmt_points(v) for v in change.ci95)
+            colour = {"better": "green", "worse": "red"}.get(change.verdict, "yellow")
+            table.add_row(
+                t.target if i == 0 else "",
+                names.get(key, key),
+                fmt_points(change.delta),
+                ci,
+                f"[{colour}]{change.verdict}[/{colour}]",
+            )
+        if t.identical_reply_rate is not None:
+            same = f"{fmt_share(t.identical_reply_rate)} of {t.identical_reply_pairs}"
+            table.add_row("" if rows else t.target, "identical replies", same, "", "")
+        table.add_section()
+    return table
+
+
 def image_table(t: TargetChange) -> Table:
     table = Table(title=f"{t.target}: latency by image, A and B (medians)", title_justify="left")
     for column in ("image", "A", "B", "B vs A", "n A / B", ""):
@@ -98,15 +136,24 @@ def image_table(t: TargetChange) -> Table:
 
 
 def render_compare(comparison: RunComparison, console: Console) -> None:
+    """The comparison's tables and warnings; `comparison` may hold any text (sanitised here)."""
     c = sanitised(comparison)
     console.print(
         f"[bold]{c.scenario}[/bold] · A: {c.run_a} · B: {c.run_b} · {len(c.images)} images paired"
     )
-    for table in (
-        change_table(c),
-        quality_table(c),
-        *[image_table(t) for t in c.targets if len(t.images) > 1],
-    ):
-        console.print(table)
+    tables = [change_table(c), quality_table(c), quality_change_table(c)]
+    tables += [image_table(t) for t in c.targets if len(t.images) > 1]
+    for table in tables:
+        if table is not None:
+            console.print(table)
+    for t in c.targets:
+        d = t.reply_difference
+        if d is not None:
+            where = f"{d.path}: " if d.path else "reply: "
+            console.print(
+                f"{t.target}: B's reply differs from A's first at {d.image} round {d.round + 1}, "
+                f"{where}{d.target} vs {d.baseline}",
+                highlight=False,
+            )
     for warning in c.warnings:
         console.print(f"[yellow]warning[/yellow] {warning}")

@@ -28,6 +28,7 @@ from ollama_bench.cnn import plots as cnn_plots
 from ollama_bench.runfiles import InferReport, ParallelReport, Report, TrainReport, VisionReport
 from ollama_bench.untrusted import clip, sanitised, visible
 from ollama_bench.views.tables import METRIC_LABELS
+from ollama_bench.vision.quality import Change
 from ollama_bench.vision.summary import Comparison, MetricComparison
 
 T = TypeVar("T")
@@ -347,6 +348,73 @@ def forest_chart(
     )
 
 
+def quality_change(comparison: Comparison, index: int = 0) -> Chart | None:
+    """A target's change in validity and accuracy against the baseline of its run."""
+    return quality_chart(
+        comparison.quality,
+        target=comparison.target,
+        baseline=comparison.baseline,
+        key=f"quality-{index}",
+        identical=(comparison.identical_reply_rate, comparison.identical_reply_pairs),
+    )
+
+
+def quality_chart(
+    quality: Mapping[str, Change],
+    *,
+    target: str,
+    baseline: str,
+    key: str,
+    identical: tuple[float | None, int] = (None, 0),
+) -> Chart | None:
+    """Each score's change, target − baseline, in points with its 95% CI."""
+    if not quality:
+        return None
+    c_target, c_baseline = mpl_text(target), mpl_text(baseline)
+    order = ["valid_rate", *[k for k in quality if k not in ("valid_rate", "overall")]]
+    rows = [k for k in [*order, "overall"] if k in quality]
+    figure, (ax,) = _figure(1.2 + 0.42 * len(rows))
+    colours = {"better": "#55a868", "worse": "#c44e52"}
+    for y, row in enumerate(rows):
+        change = quality[row]
+        delta = change.delta * 100
+        low, high = (v * 100 for v in change.ci95) if change.ci95 else (delta, delta)
+        ax.errorbar(
+            delta,
+            y,
+            xerr=[[delta - low], [high - delta]],
+            fmt="D" if row == "overall" else "o",
+            color=colours.get(change.verdict, "#4c72b0"),
+            markersize=8 if row == "overall" else 6,
+            capsize=3,
+        )
+        ax.annotate(
+            f"  {delta:+.1f} ({change.verdict})", (max(high, delta), y), va="center",
+            fontsize="small",
+        )  # fmt: skip
+    ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
+    labels = {"valid_rate": "valid JSON"}
+    ax.set_yticks(range(len(rows)), [labels.get(k, k) for k in rows])
+    ax.invert_yaxis()
+    ax.margins(x=0.35)
+    ax.set_xlabel(
+        f"change of {c_target} against {c_baseline} (percentage points; > 0: {c_target} is better)"
+    )
+    ax.grid(axis="x", alpha=0.3)
+    rate, pairs = identical
+    same = f" Replies identical to the baseline's: {rate:.0%} of {pairs} pairs." if rate else ""
+    return Chart(
+        key,
+        f"Quality of {target} against {baseline}",
+        "Beside the speed-up, what it costs: the change in the share of valid replies and in each "
+        "field's accuracy, target minus baseline, in percentage points, from the replies both "
+        "gave to the same image in the same round; the 95% CI clusters the pairs by image "
+        "(Student's t on the per-image means). Better or worse only when the interval excludes "
+        f"0.{same}",
+        to_uri(figure),
+    )
+
+
 def accuracy_by_field(report: VisionReport) -> Chart | None:
     targets = [
         t
@@ -440,7 +508,8 @@ def accuracy_vs_latency(report: VisionReport) -> Chart | None:
 def vision_charts(report: VisionReport) -> list[Chart]:
     order = [i.name for i in report.run.header.images]
     charts = [latency_by_image(report), time_split(report)]
-    charts += [forest(c, order, k) for k, c in enumerate(report.summary.comparisons)]
+    for k, c in enumerate(report.summary.comparisons):
+        charts += [forest(c, order, k), quality_change(c, k)]
     charts += [accuracy_by_field(report), accuracy_vs_latency(report)]
     return [c for c in charts if c is not None]
 

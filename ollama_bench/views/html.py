@@ -34,7 +34,7 @@ from ollama_bench.runfiles import (
 )
 from ollama_bench.untrusted import clip, visible
 from ollama_bench.views.blocks import Paragraph, TableBlock, blocks, styled_runs
-from ollama_bench.views.figures import Chart, charts, forest_chart
+from ollama_bench.views.figures import Chart, charts, forest_chart, quality_chart
 from ollama_bench.views.kinds import kind
 from ollama_bench.views.tables import fmt_bytes
 from ollama_bench.vision.detail import Problem
@@ -281,8 +281,14 @@ def compare_section(report: ComparedRuns, anchor: str) -> Section:
             key=f"change-{i}",
             title=f"{t.target}: run B against run A, per image and overall",
         )
-        if chart is not None:
-            section.charts.append(chart)
+        quality = quality_chart(
+            t.quality,
+            target=f"{t.target} in B",
+            baseline=f"{t.target} in A",
+            key=f"quality-{i}",
+            identical=(t.identical_reply_rate, t.identical_reply_pairs),
+        )
+        section.charts += [c for c in (chart, quality) if c is not None]
     _terminal(section, k.render)
     section.about = [_run_facts("Run A (the baseline)", report.a), _run_facts("Run B", report.b)]
     return section

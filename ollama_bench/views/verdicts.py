@@ -43,6 +43,14 @@ def vision_verdict(summary: RunSummary) -> str:
     for c in summary.comparisons:
         over = f", paired over {images} images" if images > 1 else ""
         parts.append(change(c.target, c.baseline, c.speedup, c.ci95, c.verdict, over))
+        overall = c.quality.get("overall")
+        if overall is not None:
+            points = f"{overall.delta * 100:+.1f} points"
+            parts.append(
+                f"its accuracy is {overall.verdict} than {c.baseline}'s ({points})"
+                if overall.verdict != "no clear difference"
+                else f"no clear difference in accuracy ({points})"
+            )
     timed = [t for t in summary.targets if t.latency_s.median is not None]
     if not summary.comparisons:
         parts += [

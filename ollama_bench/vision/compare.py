@@ -4,10 +4,12 @@ another num_thread), compared target by target. Pure: no I/O.
 Samples are paired by target and image: for each target both runs measured, each metric's values
 are grouped by image in run A (the baseline) and in run B, and stats.paired_ratio gives B's
 speed-up over A with its 95% CI and verdict, exactly as a speed-up between two targets of one run
-(> 1: B is better; for tokens/s, B's rate over A's). Runs of different scenarios or images are
-refused unless forced (then only the images both ran are paired); differences in model, server
-version, options or request settings are named as warnings, since they may be the very change
-being measured.
+(> 1: B is better; for tokens/s, B's rate over A's). Quality is compared as between two targets
+of one run (vision/quality.py): B's reply to an image in a round against A's to the same image
+in the same round, the score changes clustered by image, and how often the replies are equal.
+Runs of different scenarios or images are refused unless forced (then only the images both ran
+are paired); differences in model, server version, options or request settings are named as
+warnings, since they may be the very change being measured.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from ollama_bench.errors import UsageError
 from ollama_bench.models import RunHeader, Sample
 from ollama_bench.stats import paired_ratio
 from ollama_bench.store import VisionRun
+from ollama_bench.vision.quality import (
+    Change,
+    ReplyDifference,
+    agreement,
+    paired_samples,
+    quality_changes,
+)
 from ollama_bench.vision.summary import (
     METRICS,
     ImageComparison,
@@ -63,6 +72,11 @@ class TargetChange(BaseModel):
     images: list[ImageComparison] = Field(default_factory=list)  # latency; baseline = run A
     valid_rate: tuple[float | None, float | None]
     accuracy: tuple[float | None, float | None]  # overall; None without labels or text only
+    # B − A, paired by image and round (vision/quality.py): "overall", "valid_rate", each field
+    quality: dict[str, Change] = Field(default_factory=dict)
+    identical_reply_rate: float | None = None  # (image, round) pairs with equal parsed replies
+    identical_reply_pairs: int = 0
+    reply_difference: ReplyDifference | None = None  # the first pair that differs
 
 
 class RunComparison(BaseModel):
@@ -199,6 +213,12 @@ def compare_runs(
         if tb is None:
             continue
         metrics, per_image = _change(name, a.samples, b.samples, images)
+        pairs = paired_samples(
+            (s for s in b.samples if s.target == name and s.image in images),
+            (s for s in a.samples if s.target == name),
+        )
+        fields = [k for k in ta.accuracy if k != "overall"] if ta.images and tb.images else []
+        agreed = agreement(pairs)
         changes.append(
             TargetChange(
                 target=name,
@@ -212,6 +232,10 @@ def compare_runs(
                     ta.accuracy.get("overall") if ta.images else None,
                     tb.accuracy.get("overall") if tb.images else None,
                 ),
+                quality=quality_changes(pairs, fields),
+                identical_reply_rate=agreed.rate,
+                identical_reply_pairs=agreed.pairs,
+                reply_difference=agreed.example,
             )
         )
     found = differences(a.header, b.header)
