@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fake_ollama import FakeOllama, bundled_factors, bundled_reply
+from fake_ollama import FakeConfig, FakeOllama, bundled_factors, bundled_reply
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
@@ -110,6 +110,22 @@ def hostile_vision_run(make: Make, folder: Path, runs: int = 3) -> Path:
     if result.exit_code != 0 or not out.exists():
         raise AssertionError(f"obench vision failed: {result.output}")
     return out
+
+
+def vision_run(folder: Path) -> Path:
+    """hostile_vision_run with its own test servers, stopped when it is done."""
+    servers: list[FakeOllama] = []
+
+    def make(**config: Any) -> FakeOllama:
+        server = FakeOllama(FakeConfig(**config)).start()
+        servers.append(server)
+        return server
+
+    try:
+        return hostile_vision_run(make, folder)
+    finally:
+        for server in servers:
+            server.stop()
 
 
 # -- CNN run files -------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fake_ollama import FakeOllama
@@ -26,7 +25,7 @@ from report_runs import (
     cnn_infer_run,
     cnn_parallel_run,
     cnn_train_run,
-    hostile_vision_run,
+    vision_run,
 )
 from typer.testing import CliRunner, Result
 
@@ -69,20 +68,7 @@ def report(*args: str) -> Result:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One vision run against two test servers, and one CNN run file of each kind."""
     folder = tmp_path_factory.mktemp("runs")
-    servers: list[FakeOllama] = []
-
-    def make(**config: Any) -> FakeOllama:
-        from fake_ollama import FakeConfig
-
-        server = FakeOllama(FakeConfig(**config)).start()
-        servers.append(server)
-        return server
-
-    try:
-        vision = hostile_vision_run(make, folder)
-    finally:
-        for server in servers:
-            server.stop()
+    vision = vision_run(folder)
     return {
         "vision": vision,
         "infer": cnn_infer_run(folder / "infer.jsonl"),

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_ollama import FakeConfig, FakeOllama
 from PIL import Image
 from report_runs import (
     HOSTILE_DEVICE,
@@ -28,7 +27,7 @@ from report_runs import (
     cnn_infer_run,
     cnn_parallel_run,
     cnn_train_run,
-    hostile_vision_run,
+    vision_run,
 )
 from typer.testing import CliRunner
 
@@ -99,18 +98,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The HTML of a vision run (two targets 6× apart, failures, an invalid reply) and of the
     three kinds of CNN run, written by obench report."""
     folder = tmp_path_factory.mktemp("html")
-    servers: list[FakeOllama] = []
-
-    def make(**config: Any) -> FakeOllama:
-        server = FakeOllama(FakeConfig(**config)).start()
-        servers.append(server)
-        return server
-
-    try:
-        vision = hostile_vision_run(make, folder)
-    finally:
-        for server in servers:
-            server.stop()
+    vision = vision_run(folder)
     cnn = [
         cnn_infer_run(folder / "infer.jsonl"),
         cnn_parallel_run(folder / "parallel.jsonl"),

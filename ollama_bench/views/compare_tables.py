@@ -14,10 +14,10 @@ from rich.table import Table
 from ollama_bench.untrusted import sanitised
 from ollama_bench.views.tables import (
     METRIC_LABELS,
-    fmt_points,
     fmt_rate,
     fmt_seconds,
     fmt_share,
+    quality_rows,
 )
 from ollama_bench.vision.compare import RunComparison, TargetChange
 
@@ -97,24 +97,10 @@ def quality_change_table(comparison: RunComparison) -> Table | None:
     )
     for column in ("target", "figure", "change", "95% CI", "verdict"):
         table.add_column(column, justify="right" if column in ("change", "95% CI") else "left")
-    names = {"valid_rate": "valid JSON"}
     for t in comparison.targets:
-        keys = ["valid_rate", *[k for k in t.quality if k not in ("valid_rate", "overall")]]
-        rows = [k for k in [*keys, "overall"] if k in t.quality]
-        for i, key in enumerate(rows):
-            change = t.quality[key]
-            ci = "–" if change.ci95 is None else " – ".join(fmt_points(v) for v in change.ci95)
-            colour = {"better": "green", "worse": "red"}.get(change.verdict, "yellow")
-            table.add_row(
-                t.target if i == 0 else "",
-                names.get(key, key),
-                fmt_points(change.delta),
-                ci,
-                f"[{colour}]{change.verdict}[/{colour}]",
-            )
-        if t.identical_reply_rate is not None:
-            same = f"{fmt_share(t.identical_reply_rate)} of {t.identical_reply_pairs}"
-            table.add_row("" if rows else t.target, "identical replies", same, "", "")
+        identical = (t.identical_reply_rate, t.identical_reply_pairs)
+        for i, row in enumerate(quality_rows(t.quality, identical)):
+            table.add_row(t.target if i == 0 else "", *row)
         table.add_section()
     return table
 

@@ -37,6 +37,7 @@ from ollama_bench.vision.summary import (
     Stat,
     TargetSummary,
     by_image,
+    image_comparisons,
     metric_comparison,
 )
 
@@ -166,19 +167,7 @@ def _change(
         result = paired_ratio(groups_a, groups_b, higher_is_better=higher)
         metrics[metric] = metric_comparison(result)
         if metric == "latency":
-            per_image = [
-                ImageComparison(
-                    image=str(k.key),
-                    baseline_s=k.baseline,
-                    target_s=k.target,
-                    speedup=k.ratio,
-                    baseline_n=k.n_baseline,
-                    target_n=k.n_target,
-                    outlier=k.outlier,
-                    ci95=k.ci95,
-                )
-                for k in result.keys
-            ]
+            per_image = image_comparisons(result)
     return metrics, per_image
 
 

@@ -465,6 +465,23 @@ def metric_comparison(result: PairedRatio) -> MetricComparison:
     )
 
 
+def image_comparisons(latency: PairedRatio) -> list[ImageComparison]:
+    """Each image's median latency on both arms and their ratio, from a latency speed-up."""
+    return [
+        ImageComparison(
+            image=str(k.key),
+            baseline_s=k.baseline,
+            target_s=k.target,
+            speedup=k.ratio,
+            baseline_n=k.n_baseline,
+            target_n=k.n_target,
+            outlier=k.outlier,
+            ci95=k.ci95,
+        )
+        for k in latency.keys
+    ]
+
+
 def _comparisons(names: Sequence[str], samples: Sequence[Sample]) -> list[Comparison]:
     by_metric = {metric: paired_speedups(names, samples, metric) for metric in METRICS}
     comparisons = []
@@ -475,19 +492,7 @@ def _comparisons(names: Sequence[str], samples: Sequence[Sample]) -> list[Compar
         for metric, results in by_metric.items():
             result = results[name][1] if name in results else None
             metrics[metric] = None if result is None else metric_comparison(result)
-        images = [
-            ImageComparison(
-                image=str(k.key),
-                baseline_s=k.baseline,
-                target_s=k.target,
-                speedup=k.ratio,
-                baseline_n=k.n_baseline,
-                target_n=k.n_target,
-                outlier=k.outlier,
-                ci95=k.ci95,
-            )
-            for k in latency.keys
-        ]
+        images = image_comparisons(latency)
         comparisons.append(
             Comparison(
                 target=name,
