@@ -10,12 +10,10 @@ import io
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from fake_ollama import FakeOllama
 from markupsafe import escape
 from report_runs import (
     HOSTILE_ERROR,
@@ -40,7 +38,6 @@ from ollama_bench.runfiles import (
 from ollama_bench.store import read_lines
 from ollama_bench.views import figures
 
-Make = Callable[..., FakeOllama]
 SVG_URI = re.compile(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"')
 
 

@@ -336,6 +336,7 @@ def render_html(reports: Sequence[Report | ComparedRuns], *, title: str = "obenc
     return template.render(
         title=title,
         sections=sections,
+        files=sum(2 if isinstance(r, ComparedRuns) else 1 for r in reports),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
     )
