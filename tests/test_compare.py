@@ -56,7 +56,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
         delays = {k: v * scale for k, v in DELAYS.items()}
         return FakeOllama(FakeConfig(reply=answer, jitter=0.03, version=version, **delays)).start()
 
-    servers = [server(1.0), server(0.5, version="0.24.1"), server(4.0)]
+    servers = [server(1.0), server(0.5, version="0.24.1"), server(2.0)]
     gpu_a, gpu_b, cpu = servers
     try:
         yield {
