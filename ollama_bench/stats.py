@@ -321,6 +321,9 @@ class KeyRatio:
     n_baseline: int
     n_target: int
     outlier: bool = False
+    # this key's own 95% interval: its variance from the pooled residuals, t at the pooled
+    # degrees of freedom (the forest plot's whiskers); None when the headline has none
+    ci95: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -389,9 +392,15 @@ def paired_ratio(
         for k in baseline
         if baseline[k] and target.get(k)
     }
+    t = t_quantile(0.975, d.df) if d.df else None
     keys = []
     for k in d.keys:
         base, other = medians[k.key]
+        key_ci = None
+        if t is not None and k.variance is not None:
+            half = t * math.sqrt(k.variance)
+            low, high = sorted(math.exp(sign * (k.difference + b)) for b in (-half, half))
+            key_ci = (low, high)
         keys.append(
             KeyRatio(
                 key=k.key,
@@ -401,6 +410,7 @@ def paired_ratio(
                 n_baseline=k.n_baseline,
                 n_target=k.n_target,
                 outlier=k.key in flagged,
+                ci95=key_ci,
             )
         )
     return PairedRatio(

@@ -168,6 +168,13 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def invalid_record(path: Path, exc: ValidationError) -> UsageError:
+    """The first field of a run file line that does not validate, as a one-line error."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return UsageError(f"{path}: field {where}: {first['msg']}", "was it written by a newer obench?")
+
+
 @dataclass
 class VisionRun:
     header: RunHeader
@@ -178,13 +185,22 @@ class VisionRun:
     footers: list[RunFooter] = field(default_factory=list)  # one per segment that finished
 
 
+def is_vision_header(record: dict[str, Any]) -> bool:
+    return record.get("kind") == "header" and "scenario" in record and "benchmark" not in record
+
+
 def read_vision_run(path: Path) -> VisionRun:
     records = read_lines(path)
-    if not records or records[0].get("kind") != "header" or "scenario" not in records[0]:
+    if not records or not is_vision_header(records[0]):
         raise UsageError(
             f"{path} does not start with a vision run header",
             "pass a file that obench vision wrote",
         )
+    return vision_run_of(records, path)
+
+
+def vision_run_of(records: list[dict[str, Any]], path: Path) -> VisionRun:
+    """The records of a vision run file (read_lines), validated."""
     try:
         header = RunHeader.model_validate(records[0])
         samples = [Sample.model_validate(r) for r in records[1:] if r.get("kind") == "sample"]
@@ -196,11 +212,7 @@ def read_vision_run(path: Path) -> VisionRun:
         ]
         segments = [Segment.model_validate(r) for r in records[1:] if r.get("kind") == "segment"]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UsageError(
-            f"{path}: field {where}: {first['msg']}", "was it written by a newer obench?"
-        ) from None
+        raise invalid_record(path, exc) from None
     # a footer belongs to the last segment only if no segment was started after it
     last = footers[-1] if footers and footers[-1].segment == len(segments) else None
     return VisionRun(header, samples, last, utilisation, segments, footers)

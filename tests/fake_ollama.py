@@ -360,7 +360,7 @@ class FakeOllama:
         self.requests: list[tuple[str, str, Body | None]] = []
         self.headers: list[tuple[str, dict[str, str]]] = []  # (path, headers) of every request
         self._lock = threading.Lock()  # guards the state below and `requests`
-        self._faults: deque[str] = deque()
+        self._faults: deque[str | None] = deque()
         self._runners: dict[str, _Runner] = {}
         self._slots: dict[str, Slots] = {}
         self._modified: dict[str, int] = {}
@@ -416,6 +416,14 @@ class FakeOllama:
             raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULTS)}")
         with self._lock:
             self._faults.extend([fault] * count)
+
+    def inject_sequence(self, faults: list[str | None]) -> None:
+        """Give the next generating requests these faults in order; None serves one normally."""
+        for fault in faults:
+            if fault is not None and fault not in FAULTS:
+                raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULTS)}")
+        with self._lock:
+            self._faults.extend(faults)
 
     def unload(self) -> None:
         """Forget every loaded model: the next inference pays a cold load again."""

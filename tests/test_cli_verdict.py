@@ -76,11 +76,16 @@ def test_a_known_ratio_is_found_for_every_metric_and_image(
     (c,) = summary["comparisons"]
     low, high = c["ci95"]
     assert c["verdict"] == "faster" and low <= RATIO <= high, c
-    assert c["metrics"]["latency"] == {
+    latency = c["metrics"]["latency"]
+    assert latency | {"images": None} == {
         "speedup": c["speedup"],
         "ci95": c["ci95"],
         "verdict": "faster",
+        "images": None,
     }
+    for image in latency["images"]:  # each image's own ratio, inside its own interval
+        low, high = image["ci95"]
+        assert low < image["speedup"] < high and image["speedup"] == pytest.approx(RATIO, rel=0.1)
     for metric in ("ttft", "prompt_rate", "decode_rate"):  # rates are target / baseline
         assert c["metrics"][metric]["speedup"] == pytest.approx(RATIO, rel=0.1), metric
         assert c["metrics"][metric]["verdict"] == "faster"

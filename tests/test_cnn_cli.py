@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from ollama_bench.cli import app as top_app
 from ollama_bench.cnn.cli import app
 from ollama_bench.store import read_lines
 
@@ -98,6 +99,9 @@ def test_infer_json_contract_and_run_file(tmp_path: Path) -> None:
         assert result["images_per_s"] == pytest.approx(batch_size / median)
         assert result["batch_latency_s"]["p90"] >= median
         assert result["gflops_per_s"] == pytest.approx(833_040 * batch_size / median / 1e9)
+    again = CliRunner().invoke(top_app, ["report", str(out), "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == data  # obench report reads what cnn infer wrote
 
 
 def test_infer_thread_sweep_tables_and_plots(tmp_path: Path) -> None:
@@ -197,6 +201,9 @@ def test_parallel_arms_threads_and_ratios(tmp_path: Path) -> None:
     assert "GIL" in text and "Batched" in text
     samples = [line for line in read_lines(Path(data["run_file"])) if line["kind"] == "sample"]
     assert len(samples) == 5 * (1 + 2)
+    again = CliRunner().invoke(top_app, ["report", data["run_file"], "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == data  # obench report reads what cnn parallel wrote
 
 
 def test_parallel_refuses_compile(tmp_path: Path) -> None:

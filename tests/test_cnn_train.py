@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from ollama_bench.cli import app as top_app
 from ollama_bench.cnn.cli import app
 from ollama_bench.store import read_lines
 
@@ -57,6 +58,9 @@ def test_two_ddp_workers_on_gloo_end_with_identical_weights(tmp_path: Path) -> N
     one, two = (r["epoch_time_s"]["median"] for r in data["runs"])
     assert data["scaling"]["speedup"] == pytest.approx(one / two)
     assert data["explanation"]
+    again = CliRunner().invoke(top_app, ["report", data["run_file"], "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == data  # weights_identical too: the footer keeps it
     header = read_lines(Path(data["run_file"]))[0]
     assert header["workers"] == [1, 2]
     assert header["threads"]["2 workers"] == max(1, header["threads"]["1 worker"] // 2)

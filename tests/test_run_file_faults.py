@@ -269,7 +269,7 @@ def test_two_runs_in_the_same_second_both_keep_their_file(
         (b"[1, 2, 3]\n", ":1: not a JSON object"),
         (b"3\n", ":1: not a JSON object"),
         (b'"text"\n', ":1: not a JSON object"),
-        (b"", "does not start with a vision run header"),
+        (b"", "is not an obench run file"),
     ],
     ids=["binary", "list", "number", "string", "empty"],
 )

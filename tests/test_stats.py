@@ -128,6 +128,12 @@ def test_paired_ratio_two_images_two_runs_by_hand() -> None:
     assert 1 < low < 1.6 and 3.2 < high < 3.5  # about 1.50× – 3.34×
     assert result.verdict == "faster"
     assert result.half_width == pytest.approx((high - low) / 2 / math.sqrt(5))
+    # each image's own interval: its ratio × exp(± t · √(v_base + v_target)), the same t
+    key_half = t_quantile(0.975, result.df or df) * math.sqrt(v_base + v_target)
+    for key in result.keys:
+        key_low, key_high = key.ci95 or (0.0, 0.0)
+        assert key_low == pytest.approx(key.ratio * math.exp(-key_half), rel=0.01)
+        assert key_high == pytest.approx(key.ratio * math.exp(key_half), rel=0.01)
 
 
 def test_one_image_reduces_to_the_ratio_of_medians() -> None:
@@ -138,6 +144,7 @@ def test_one_image_reduces_to_the_ratio_of_medians() -> None:
     low, high = result.ci95 or (0.0, 0.0)
     assert low <= 8.025 <= high and low > 7.5 and high < 8.6
     assert result.verdict == "faster"
+    assert result.keys[0].ci95 == pytest.approx(result.ci95)  # one image: its interval is all
 
 
 def test_verdicts_and_rates() -> None:
@@ -157,6 +164,7 @@ def test_only_images_on_both_sides_count_and_single_runs_give_no_interval() -> N
     assert result.ratio == pytest.approx(math.sqrt(2 * 4))
     assert result.ci95 is None and result.verdict == "no clear difference"
     assert result.half_width is None
+    assert all(k.ci95 is None for k in result.keys)
     with pytest.raises(ValueError):
         paired_ratio({"a": [1.0]}, {"b": [1.0]})
     with pytest.raises(ValueError):

@@ -10,6 +10,7 @@ Each command's --help lists its own.
 
 from ollama_bench.cli import vision  # noqa: F401, I001  (each registers its commands on app,
 from ollama_bench.cli import load  # noqa: F401   in the order --help lists them)
+from ollama_bench.cli import report  # noqa: F401
 from ollama_bench.cli import ops  # noqa: F401
 from ollama_bench.cli.app import app
 

@@ -1,4 +1,4 @@
-"""`obench vision` and `obench report`: run a vision benchmark, or summarise a stored one."""
+"""`obench vision`: run a vision benchmark (cli/report.py summarises a stored one)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from ollama_bench.cli.signals import stops_like_ctrl_c
 from ollama_bench.console import err_console, fail, interrupted, show
 from ollama_bench.errors import FailedRunError, ObenchError, RunFileError, UsageError
 from ollama_bench.models import RequestSettings, StopSettings, TargetSpec
+from ollama_bench.runfiles import vision_summary
 from ollama_bench.store import read_vision_run
 from ollama_bench.untrusted import printable
 from ollama_bench.views.ops_tables import print_placements
@@ -45,7 +46,7 @@ from ollama_bench.vision.resume import (
 )
 from ollama_bench.vision.scenarios import builtin_names, load_scenario
 from ollama_bench.vision.sizes import sized_scenario
-from ollama_bench.vision.summary import RunSummary, summarise
+from ollama_bench.vision.summary import RunSummary
 
 TARGET_HELP = (
     "Server to measure (Ollama, or OpenAI-compatible with api=openai); repeat for each. "
@@ -432,35 +433,4 @@ def _resumed_job(path: Path, given: dict[str, object], values: dict[str, Any]) -
 
 
 def _file_summary(run_file: Path) -> RunSummary:
-    run = read_vision_run(run_file)
-    footer = run.footer
-    return summarise(
-        run.header,
-        run.samples,
-        str(run_file),
-        interrupted=footer is None or footer.interrupted,
-        placements=footer.placements if footer else [],
-        utilisation=run.utilisation,
-        stop=footer.stop if footer else None,
-        segments=len(run.segments) + 1,
-    )
-
-
-@app.command(epilog="Exit codes: 0 shown; 2 the file cannot be read.")
-def report(
-    run_file: Annotated[
-        Path, typer.Argument(help="A run file written by obench vision or obench load.")
-    ],
-    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
-) -> None:
-    """Summarise a stored run again, e.g. one that was interrupted or made elsewhere."""
-    from ollama_bench.cli.load import is_load_file, report_load  # registered after vision
-
-    try:
-        if is_load_file(run_file):
-            return report_load(run_file, json_output)
-        summary = _file_summary(run_file)
-    except ObenchError as exc:
-        raise fail(exc, debug) from None
-    show(summary, json_output, render)
+    return vision_summary(read_vision_run(run_file), run_file)

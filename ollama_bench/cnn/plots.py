@@ -109,6 +109,33 @@ def throughput(ax: Axes, summary: InferSummary, _samples: Sequence[InferSample])
     ax.legend(fontsize="small", loc="upper left")  # bars usually grow to the right
 
 
+def throughput_by_batch(ax: Axes, summary: InferSummary, _samples: Sequence[InferSample]) -> None:
+    """Images/s against batch size, a line per device setting, both axes logarithmic: devices
+    20× apart stay readable, and a line's slope is what batching buys on that device."""
+    for pair in _pairs(summary):
+        rows = sorted(
+            (r for r in summary.results if (r.device, r.threads) == pair),
+            key=lambda r: r.batch_size,
+        )
+        xs = [r.batch_size for r in rows]
+        ys = [r.images_per_s for r in rows]
+        ax.plot(xs, ys, marker="o", color=_colour(summary, pair), label=_label(pair))
+        for x, y in zip(xs, ys, strict=True):
+            ax.annotate(
+                f"{y:.0f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center",
+                fontsize="x-small",
+            )  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.margins(x=0.08, y=0.15)
+    _plain_log(ax)
+    batches = _batches(summary)
+    ax.set_xticks(batches, [str(b) for b in batches])
+    ax.set_xlabel("batch size (images, log scale)")
+    ax.set_ylabel("throughput (images/s, log scale)")
+    ax.set_title("Throughput per device: batch size / median batch latency")
+    ax.legend(fontsize="small")
+
+
 def latency_by_batch(ax: Axes, summary: InferSummary, _samples: Sequence[InferSample]) -> None:
     for pair in _pairs(summary):
         colour = _colour(summary, pair)

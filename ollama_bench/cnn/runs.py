@@ -63,13 +63,16 @@ class _Recorder:
         self.progress.advance(self.task)
 
 
-def _footer(writer: RunWriter, started_at: datetime, interrupted: bool) -> Footer:
+def _footer(
+    writer: RunWriter, started_at: datetime, interrupted: bool, notes: dict[str, object]
+) -> Footer:
     now = datetime.now(UTC)
     return Footer(
         finished_at=now,
         samples=writer.records,
         interrupted=interrupted,
         elapsed_s=(now - started_at).total_seconds(),
+        notes=notes,
     )
 
 
@@ -87,10 +90,12 @@ def _record(
     work: Callable[[_Recorder], None],
     console: Console,
     quiet: bool,
+    notes: dict[str, object] | None = None,
 ) -> _Recorded:
     """Run `work` with a recorder that writes each sample to a new run file as it comes.
 
     Ctrl-C ends the run early: the samples so far are kept, the footer says `interrupted`.
+    `notes` (filled in by `work`) go into the footer.
     """
     started_at = datetime.now(UTC)
     writer = RunWriter(path, header)
@@ -105,7 +110,7 @@ def _record(
         except KeyboardInterrupt:
             console.print("[yellow]interrupted:[/yellow] finished samples are in the run file")
         finally:
-            writer.close(_footer(writer, started_at, interrupted))
+            writer.close(_footer(writer, started_at, interrupted, notes or {}))
     return _Recorded(recorder.samples, writer.path, interrupted)
 
 
@@ -292,6 +297,7 @@ def run_train(
         host=host_info(),
     )
     identical: list[bool | None] = [None]
+    notes: dict[str, object] = {}  # the footer's: a report read from the file shows it too
 
     def work(recorder: _Recorder) -> None:
         seq = [0]
@@ -307,9 +313,10 @@ def run_train(
                 train.train_one(plan, dataset, emit)
             else:
                 identical[0] = train.train_distributed(plan, dataset, count, emit).weights_identical
+                notes["weights_identical"] = identical[0]
 
     path = run_path(out, "cnn-train", started_at, header.run_id)
-    recorded = _record(header, path, epochs * len(order), work, console, quiet)
+    recorded = _record(header, path, epochs * len(order), work, console, quiet, notes)
     samples = [s for s in recorded.samples if isinstance(s, EpochSample)]
     if not samples:
         raise UsageError("training was interrupted before the first epoch finished")

@@ -8,7 +8,7 @@ from servers or from a run file, and reach the terminal only that way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 from rich.progress import (
@@ -265,10 +265,24 @@ def fmt_points(value: float) -> str:
     return f"{sign}{abs(points):.1f}"
 
 
-def _quality_rows(c: Comparison) -> list[tuple[str, Change]]:
+def quality_rows(
+    quality: Mapping[str, Change], identical: tuple[float | None, int]
+) -> list[tuple[str, str, str, str]]:
+    """(figure, change, 95% CI, verdict) per score, valid JSON first and overall last, then the
+    share of identical replies (rate, pairs) when there is one."""
     names = {"valid_rate": "valid JSON"}
-    order = ["valid_rate", *[k for k in c.quality if k not in ("valid_rate", "overall")], "overall"]
-    return [(names.get(k, k), c.quality[k]) for k in order if k in c.quality]
+    order = ["valid_rate", *[k for k in quality if k not in ("valid_rate", "overall")], "overall"]
+    rows = []
+    for key in (k for k in order if k in quality):
+        change = quality[key]
+        ci = "–" if change.ci95 is None else " – ".join(fmt_points(v) for v in change.ci95)
+        colour = {"better": "green", "worse": "red"}.get(change.verdict, "yellow")
+        verdict = f"[{colour}]{change.verdict}[/{colour}]"
+        rows.append((names.get(key, key), fmt_points(change.delta), ci, verdict))
+    rate, pairs = identical
+    if rate is not None:
+        rows.append(("identical replies", f"{fmt_share(rate)} of {pairs}", "", ""))
+    return rows
 
 
 def quality_table(summary: RunSummary) -> Table | None:
@@ -283,15 +297,9 @@ def quality_table(summary: RunSummary) -> Table | None:
         table.add_column(column, justify="right" if column.startswith(("change", "95")) else "left")
     for c in summary.comparisons:
         pair = f"{c.target} vs {c.baseline}"
-        rows = _quality_rows(c)
-        for i, (figure, change) in enumerate(rows):
-            ci = "–" if change.ci95 is None else " – ".join(fmt_points(v) for v in change.ci95)
-            colour = {"better": "green", "worse": "red"}.get(change.verdict, "yellow")
-            verdict = f"[{colour}]{change.verdict}[/{colour}]"
-            table.add_row(pair if i == 0 else "", figure, fmt_points(change.delta), ci, verdict)
-        if c.identical_reply_rate is not None:
-            same = f"{fmt_share(c.identical_reply_rate)} of {c.identical_reply_pairs}"
-            table.add_row("" if rows else pair, "identical replies", same, "", "")
+        identical = (c.identical_reply_rate, c.identical_reply_pairs)
+        for i, row in enumerate(quality_rows(c.quality, identical)):
+            table.add_row(pair if i == 0 else "", *row)
         table.add_section()
     return table
 

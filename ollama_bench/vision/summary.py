@@ -127,12 +127,22 @@ class TargetSummary(BaseModel):
     energy: EnergySummary | None = None  # None: no power source was sampled (see energy_note)
 
 
+class ImageRatio(BaseModel):
+    """One image's speed-up for one metric (ratio of its medians), with its own interval."""
+
+    image: str
+    speedup: float
+    ci95: tuple[float, float] | None = None  # this image's noise alone (stats.KeyRatio.ci95)
+    outlier: bool = False
+
+
 class MetricComparison(BaseModel):
     """One metric's paired speed-up: > 1 when the target is better (faster, more tokens/s)."""
 
     speedup: float
     ci95: tuple[float, float] | None  # None when no image was repeated on both targets
     verdict: Verdict
+    images: list[ImageRatio] = Field(default_factory=list)  # what the speed-up combines
 
 
 class ImageComparison(BaseModel):
@@ -145,6 +155,7 @@ class ImageComparison(BaseModel):
     baseline_n: int
     target_n: int
     outlier: bool  # far from the other images' speed-up (stats.OUTLIER_FACTOR, OUTLIER_Z)
+    ci95: tuple[float, float] | None = None  # this image's own interval (stats.KeyRatio.ci95)
 
 
 class Comparison(BaseModel):
@@ -470,6 +481,36 @@ def _field_names(samples: Sequence[Sample]) -> list[str]:
     return list(names)
 
 
+def metric_comparison(result: PairedRatio) -> MetricComparison:
+    """A paired ratio as the summary keeps it, with each image's ratio and interval."""
+    return MetricComparison(
+        speedup=result.ratio,
+        ci95=result.ci95,
+        verdict=result.verdict,
+        images=[
+            ImageRatio(image=str(k.key), speedup=k.ratio, ci95=k.ci95, outlier=k.outlier)
+            for k in result.keys
+        ],
+    )
+
+
+def image_comparisons(latency: PairedRatio) -> list[ImageComparison]:
+    """Each image's median latency on both arms and their ratio, from a latency speed-up."""
+    return [
+        ImageComparison(
+            image=str(k.key),
+            baseline_s=k.baseline,
+            target_s=k.target,
+            speedup=k.ratio,
+            baseline_n=k.n_baseline,
+            target_n=k.n_target,
+            outlier=k.outlier,
+            ci95=k.ci95,
+        )
+        for k in latency.keys
+    ]
+
+
 def _comparisons(names: Sequence[str], samples: Sequence[Sample]) -> list[Comparison]:
     by_metric = {metric: paired_speedups(names, samples, metric) for metric in METRICS}
     comparisons = []
@@ -479,25 +520,8 @@ def _comparisons(names: Sequence[str], samples: Sequence[Sample]) -> list[Compar
         metrics: dict[str, MetricComparison | None] = {}
         for metric, results in by_metric.items():
             result = results[name][1] if name in results else None
-            metrics[metric] = (
-                None
-                if result is None
-                else MetricComparison(
-                    speedup=result.ratio, ci95=result.ci95, verdict=result.verdict
-                )
-            )
-        images = [
-            ImageComparison(
-                image=str(k.key),
-                baseline_s=k.baseline,
-                target_s=k.target,
-                speedup=k.ratio,
-                baseline_n=k.n_baseline,
-                target_n=k.n_target,
-                outlier=k.outlier,
-            )
-            for k in latency.keys
-        ]
+            metrics[metric] = None if result is None else metric_comparison(result)
+        images = image_comparisons(latency)
         comparisons.append(
             Comparison(
                 target=name,
