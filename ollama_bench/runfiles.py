@@ -1,10 +1,10 @@
 """Any run file read back as a typed run with its summary: what every view of a stored run
 renders, whichever command wrote it.
 
-The first line says the kind: a vision header has a `scenario`, a CNN header a `benchmark`
-(`cnn-infer`, `cnn-parallel`, `cnn-train`). Each kind is validated with its own records and
-summarised by its own summary module, exactly as the command that wrote it did; views dispatch
-on the type returned. A file of no known kind is a one-line UsageError (exit 2).
+The first line says the kind: a vision header has a `scenario`, a load or CNN header a
+`benchmark` (`load`, `cnn-infer`, `cnn-parallel`, `cnn-train`). Each kind is validated with its
+own records and summarised by its own summary module, exactly as the command that wrote it did;
+views dispatch on the type returned. A file of no known kind is a one-line UsageError (exit 2).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from ollama_bench.cnn.records import (
 from ollama_bench.cnn.summary import InferSummary, summarise_infer
 from ollama_bench.cnn.train_summary import TrainSummary, summarise_train
 from ollama_bench.errors import UsageError
+from ollama_bench.load.records import LoadRun, load_run_of
+from ollama_bench.load.summary import LoadSummary, summarise_load
 from ollama_bench.store import (
     VisionRun,
     invalid_record,
@@ -39,7 +41,7 @@ from ollama_bench.vision.compare import RunComparison, compare_runs
 from ollama_bench.vision.detail import VisionDetail, detail
 from ollama_bench.vision.summary import RunSummary, summarise
 
-KINDS = ("vision", "cnn-infer", "cnn-parallel", "cnn-train")
+KINDS = ("vision", "load", "cnn-infer", "cnn-parallel", "cnn-train")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,13 @@ class VisionReport:
     run: VisionRun
     summary: RunSummary
     detail: VisionDetail
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    path: Path
+    run: LoadRun
+    summary: LoadSummary
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,17 @@ class TrainReport:
     summary: TrainSummary
 
 
-Report = VisionReport | InferReport | ParallelReport | TrainReport
+Report = VisionReport | LoadReport | InferReport | ParallelReport | TrainReport
+
+
+#: The name of each report's kind, as KINDS spells it.
+KIND_OF: dict[type, str] = {
+    VisionReport: "vision",
+    LoadReport: "load",
+    InferReport: "cnn-infer",
+    ParallelReport: "cnn-parallel",
+    TrainReport: "cnn-train",
+}
 
 
 def kind_of(record: dict[str, Any]) -> str | None:
@@ -102,6 +121,19 @@ def vision_summary(run: VisionRun, path: Path) -> RunSummary:
         utilisation=run.utilisation,
         stop=footer.stop if footer else None,
         segments=len(run.segments) + 1,
+    )
+
+
+def load_summary(run: LoadRun, path: Path) -> LoadSummary:
+    """The summary `obench load` printed, again from the file (one without a footer too)."""
+    footer = run.footer
+    return summarise_load(
+        run.header,
+        run.samples,
+        str(path),
+        interrupted=footer is None or footer.interrupted,
+        utilisation=run.utilisation,
+        placements=footer.placements if footer else [],
     )
 
 
@@ -130,6 +162,9 @@ def read_report(path: Path) -> Report:
     if kind == "vision":
         run = vision_run_of(lines, path)
         return VisionReport(path, run, vision_summary(run, path), detail(run.header, run.samples))
+    if kind == "load":
+        load_run = load_run_of(lines, path)
+        return LoadReport(path, load_run, load_summary(load_run, path))
     if kind == "cnn-infer":
         h, samples, footer = _records(lines, path, InferHeader, InferSample)
         summary = summarise_infer(h, samples, str(path), interrupted=_interrupted(footer))
@@ -153,7 +188,7 @@ def read_report(path: Path) -> Report:
         return TrainReport(path, h, samples, footer, summary_t)
     raise UsageError(
         f"{path} is not an obench run file: its first line is no run header",
-        f"pass a file that obench vision or obench cnn wrote ({', '.join(KINDS)})",
+        f"pass a file that obench vision, load or cnn wrote ({', '.join(KINDS)})",
     )
 
 
@@ -171,9 +206,7 @@ def compare_files(path_a: Path, path_b: Path, *, force: bool = False) -> Compare
     reports = [read_report(path) for path in (path_a, path_b)]
     for report in reports:
         if not isinstance(report, VisionReport):
-            kind = {InferReport: "cnn-infer", ParallelReport: "cnn-parallel"}.get(
-                type(report), "cnn-train"
-            )
+            kind = KIND_OF[type(report)]
             raise UsageError(
                 f"{report.path} is a {kind} run: obench compare compares vision runs",
                 "compare two files that obench vision wrote",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,9 +23,8 @@ from ollama_bench.cli.signals import stops_like_ctrl_c
 from ollama_bench.console import err_console, fail, interrupted, show
 from ollama_bench.errors import FailedRunError, ObenchError, RunFileError
 from ollama_bench.load.bench import LoadJob, LoadOutcome, run_load
-from ollama_bench.load.records import is_load_header, read_load_run
 from ollama_bench.load.schedule import plan_steps
-from ollama_bench.load.summary import load_problem, summarise_load
+from ollama_bench.load.summary import load_problem
 from ollama_bench.models import RequestSettings
 from ollama_bench.views.load_tables import LoadProgress, render_load
 from ollama_bench.views.tables import print_notices, print_probe, progress_bar
@@ -40,30 +38,6 @@ LOAD_EXIT = (
     "full): the sweep stopped, what was measured is summarised; 130, 143, 129 interrupted by "
     "Ctrl-C, SIGTERM or SIGHUP (finished requests are kept and summarised)."
 )
-
-
-def is_load_file(path: Path) -> bool:
-    """Does this run file start with a load header? (False when it cannot be read: the vision
-    reader then says why.)"""
-    try:
-        with path.open(encoding="utf-8") as file:
-            return is_load_header(json.loads(file.readline()))
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def report_load(path: Path, json_output: bool) -> None:
-    """`obench report` for a load run file, even one without a footer."""
-    run = read_load_run(path)
-    summary = summarise_load(
-        run.header,
-        run.samples,
-        str(path),
-        interrupted=run.footer is None or run.footer.interrupted,
-        utilisation=run.utilisation,
-        placements=run.footer.placements if run.footer else [],
-    )
-    show(summary, json_output, render_load)
 
 
 @app.command(epilog=LOAD_EXIT)

@@ -158,7 +158,8 @@ def report(
     run_files: Annotated[
         list[Path],
         typer.Argument(
-            help="Run files written by obench vision or obench cnn (infer, parallel, train).",
+            help="Run files written by obench vision, obench load or obench cnn (infer, parallel, "
+            "train).",
             show_default=False,
         ),
     ],

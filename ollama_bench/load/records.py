@@ -26,7 +26,7 @@ from ollama_bench.models import (
     UtilisationSample,
     Validation,
 )
-from ollama_bench.store import read_lines
+from ollama_bench.store import invalid_record, read_lines
 
 ORDER = "one target at a time: its warm-up and every step, then the next target's"
 
@@ -147,6 +147,11 @@ def read_load_run(path: Path) -> LoadRun:
         raise UsageError(
             f"{path} does not start with a load run header", "pass an obench load file"
         )
+    return load_run_of(records, path)
+
+
+def load_run_of(records: list[dict[str, Any]], path: Path) -> LoadRun:
+    """The records of a load run file (read_lines), validated."""
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for record in records[1:]:
         by_kind.setdefault(str(record.get("kind")), []).append(record)
@@ -162,8 +167,4 @@ def read_load_run(path: Path) -> LoadRun:
             footer=footers[-1] if footers else None,
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UsageError(
-            f"{path}: field {where}: {first['msg']}", "was it written by a newer obench?"
-        ) from None
+        raise invalid_record(path, exc) from None

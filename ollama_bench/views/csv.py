@@ -1,4 +1,5 @@
-"""CSV: one row per request (CNN: per batch, pass or epoch), and one row per summary line.
+"""CSV: one row per request (CNN: per batch, pass or epoch), and one row per summary line (load:
+per target and step).
 
 Pure serializers of the run's records and summary. Durations are seconds (`_s`; run files keep
 nanoseconds); a missing value is an empty cell, never 0. Cells that hold text from a server or a
@@ -17,8 +18,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ollama_bench.load.records import LoadSample, StepSpec
+from ollama_bench.load.summary import LoadTargetSummary, queueing_ns
 from ollama_bench.models import Sample
-from ollama_bench.runfiles import InferReport, ParallelReport, Report, TrainReport, VisionReport
+from ollama_bench.runfiles import (
+    InferReport,
+    LoadReport,
+    ParallelReport,
+    Report,
+    TrainReport,
+    VisionReport,
+)
 from ollama_bench.untrusted import visible
 
 Row = dict[str, Any]
@@ -107,7 +117,75 @@ def vision_sample_row(s: Sample, fields: Sequence[str]) -> Row:
     return row
 
 
+def load_sample_row(s: LoadSample, steps: Mapping[int, StepSpec]) -> Row:
+    """A request of a load run: its step, when it was due and sent (seconds after the step
+    started), the requests in flight then, and what came back."""
+    spec = steps.get(s.step) if s.step is not None else None
+    server = s.timing.server if s.ok else None
+    queue = queueing_ns(s.timing) if s.ok else None
+    return {
+        "seq": s.seq,
+        "target": s.target,
+        "step": s.step,
+        "step_label": spec.label if spec else "warm-up",
+        "mode": spec.mode if spec else None,
+        "concurrency": spec.concurrency if spec else None,
+        "rate_per_s": spec.rate_per_s if spec else None,
+        "phase": s.phase,
+        "image": s.image,
+        "image_sha256": s.image_sha256,
+        "started_at": s.started_at.isoformat(),
+        "scheduled_s": _seconds(s.scheduled_ns),
+        "sent_s": _seconds(s.sent_ns),
+        "lag_s": _seconds(s.lag_ns),
+        "in_flight": s.in_flight,
+        "ok": s.ok,
+        "error_kind": s.error.kind if s.error else None,
+        "error": s.error.message if s.error else None,
+        "latency_s": _seconds(s.timing.latency_ns) if s.ok else None,
+        "ttft_s": _seconds(s.timing.ttft_ns) if s.ok else None,
+        "queue_s": _seconds(queue),
+        "load_duration_s": _seconds(server.load_duration_ns) if server else None,
+        "prompt_eval_count": server.prompt_eval_count if server else None,
+        "prompt_eval_duration_s": _seconds(server.prompt_eval_duration_ns) if server else None,
+        "eval_count": server.eval_count if server else None,
+        "eval_duration_s": _seconds(server.eval_duration_ns) if server else None,
+        "total_duration_s": _seconds(server.total_duration_ns) if server else None,
+        "decode_tokens_per_s": s.timing.decode_tokens_per_s if s.ok else None,
+        "cold": s.timing.cold,
+        "suspicious": "; ".join(s.timing.suspicious) or None,
+        "done_reason": server.done_reason if server else None,
+        "valid": s.validation.valid if s.validation else None,
+    }
+
+
+def load_summary_rows(target: LoadTargetSummary) -> list[Row]:
+    """A row per step of a target, with `knee` true on the step where it saturated (per mode);
+    a target with no step (unusable) still gets a row saying why."""
+    head: Row = {
+        "target": target.name,
+        "url": target.url,
+        "version": target.version,
+        "usable": target.usable,
+        "error": target.error,
+    }
+    knees = {k.step for k in target.knees if k.step is not None}
+    reasons = {k.mode: k.reason for k in target.knees}
+    rows = []
+    for s in target.steps:
+        step = dict(_dump(s))
+        for part in ("lag_s", "itl", "energy"):  # a record or None: its columns when present
+            if step[part] is None:
+                del step[part]
+        knee = {"knee": s.step in knees, "knee_reason": reasons.get(s.mode)}
+        rows.append(head | {"step": s.step, "label": s.label} | knee | flat(step))
+    return rows or [head]
+
+
 def sample_rows(report: Report) -> list[Row]:
+    if isinstance(report, LoadReport):
+        steps = {spec.index: spec for spec in report.run.header.steps}
+        return [load_sample_row(s, steps) for s in report.run.samples]
     if isinstance(report, VisionReport):
         fields = (
             [k for k in report.summary.targets[0].accuracy if k != "overall"]
@@ -124,8 +202,11 @@ def _dump(record: BaseModel, **exclude: Any) -> Mapping[str, Any]:
 
 
 def summary_rows(report: Report) -> list[Row]:
-    """Vision: a row per target with its speed-ups over the baseline (`vs_baseline.…`); CNN
-    inference: per device, threads and batch size; parallel: per arm; training: per run."""
+    """Vision: a row per target with its speed-ups over the baseline (`vs_baseline.…`); load:
+    per target and step; CNN inference: per device, threads and batch size; parallel: per arm;
+    training: per run."""
+    if isinstance(report, LoadReport):
+        return [row for t in report.summary.targets for row in load_summary_rows(t)]
     if isinstance(report, VisionReport):
         compared = {c.target: c for c in report.summary.comparisons}
         rows = []

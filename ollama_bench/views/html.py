@@ -24,9 +24,11 @@ from pydantic import BaseModel
 from rich.text import Text
 
 from ollama_bench import __version__
+from ollama_bench.models import ImageInfo, PlacementReading, TargetInfo
 from ollama_bench.runfiles import (
     ComparedRuns,
     InferReport,
+    LoadReport,
     ParallelReport,
     Report,
     TrainReport,
@@ -36,8 +38,10 @@ from ollama_bench.untrusted import clip, visible
 from ollama_bench.views.blocks import Paragraph, TableBlock, blocks, styled_runs
 from ollama_bench.views.figures import Chart, charts, forest_chart, quality_chart
 from ollama_bench.views.kinds import kind
-from ollama_bench.views.tables import fmt_bytes
+from ollama_bench.views.load_figures import load_charts
+from ollama_bench.views.tables import fmt_bytes, fmt_seconds
 from ollama_bench.vision.detail import Problem
+from ollama_bench.vision.summary import Warning
 
 REPLY_PREVIEW_CHARS = 120
 
@@ -135,7 +139,19 @@ def _vision_about(report: VisionReport) -> list[Grid]:
         "stop rule": header.stop.model_dump(mode="json"),
         "segments (resumptions + 1)": len(run.segments) + 1,
     }
-    targets = Grid(
+    placements = footer.placements if footer else []
+    return [
+        key_values("Run", facts),
+        key_values("Request settings", header.settings),
+        targets_grid(header.targets, placements),
+        key_values("Host", header.host),
+        images_grid(header.images),
+    ]
+
+
+def targets_grid(targets: Sequence[TargetInfo], placements: Sequence[PlacementReading]) -> Grid:
+    """What the probe found of each target, and where its model sat when it was read."""
+    return Grid(
         "Targets",
         [
             "target",
@@ -170,16 +186,19 @@ def _vision_about(report: VisionReport) -> list[Grid]:
                     if p
                 )
                 or "–",
-                _placements(report, t.name, t.placement.label if t.placement else None),
+                _placements(placements, t.name, t.placement.label if t.placement else None),
                 _value(t.options) if t.options else "–",
                 ", ".join(t.sent_headers) or "–",
                 _value(t.response_format),
                 "yes" if t.images else "no (text only)",
             ]
-            for t in header.targets
+            for t in targets
         ],
     )
-    images = Grid(
+
+
+def images_grid(images: Sequence[ImageInfo]) -> Grid:
+    return Grid(
         "Images",
         ["image", "format", "pixels", "size", "sha256", "sent instead"],
         [
@@ -193,40 +212,105 @@ def _vision_about(report: VisionReport) -> list[Grid]:
                 if i.sent_sha256
                 else "the file",
             ]
-            for i in header.images
+            for i in images
         ],
     )
-    return [
-        key_values("Run", facts),
-        key_values("Request settings", header.settings),
-        targets,
-        key_values("Host", header.host),
-        images,
-    ]
 
 
-def _placements(report: VisionReport, name: str, probe: str | None) -> str:
-    readings = [
-        r for r in (report.run.footer.placements if report.run.footer else []) if r.target == name
-    ]
+def _placements(readings: Sequence[PlacementReading], name: str, probe: str | None) -> str:
     parts = [f"probe: {probe or '–'}"]
-    parts += [f"after {r.after}: {r.placement.label}" for r in readings]
+    parts += [f"after {r.after}: {r.placement.label}" for r in readings if r.target == name]
     return "; ".join(parts)
+
+
+def warning_lines(warnings: Sequence[Warning]) -> list[str]:
+    return [
+        f"{w.target + ': ' if w.target else ''}{w.message}{f' ({w.hint})' if w.hint else ''}"
+        for w in warnings
+    ]
 
 
 def vision_section(report: VisionReport, anchor: str) -> Section:
     k = kind(report)
     s = report.summary
     section = Section(anchor, k.title, k.verdict)
-    section.warnings = [
-        f"{w.target + ': ' if w.target else ''}{w.message}{f' ({w.hint})' if w.hint else ''}"
-        for w in s.warnings
-    ]
+    section.warnings = warning_lines(s.warnings)
     section.charts = charts(report)
     _terminal(section, k.render)
     section.problems = report.detail.problems
     section.problems_total = report.detail.problems_total
     section.about = _vision_about(report)
+    return section
+
+
+def _load_about(report: LoadReport) -> list[Grid]:
+    run, header = report.run, report.run.header
+    footer = run.footer
+    facts = {
+        "run file": str(report.path),
+        "run id": header.run_id,
+        "obench": header.tool_version,
+        "started": header.started_at.isoformat(),
+        "finished": footer.finished_at.isoformat() if footer else "not finished (no footer)",
+        "interrupted": "yes" if footer is None or footer.interrupted else "no",
+        "scenario": header.scenario,
+        "prompt sha256": header.prompt_sha256,
+        "schema sent": "yes" if header.schema_sent else "no",
+        "warm-up requests per target": header.warmup,
+        "latency objective (--slo-latency)": fmt_seconds(header.slo_latency_s)
+        if header.slo_latency_s is not None
+        else "none",
+        "order": header.order,
+    }
+    steps = Grid(
+        "Steps (the same for every target)",
+        ["step", "mode", "level", "at most requests", "at most seconds", "schedule seed"],
+        [
+            [
+                str(spec.index),
+                "closed loop" if spec.mode == "concurrency" else "open loop (Poisson)",
+                spec.label,
+                str(spec.max_requests),
+                f"{spec.max_duration_s:g}",
+                _value(spec.seed),
+            ]
+            for spec in header.steps
+        ],
+    )
+    labels = {spec.index: spec.label for spec in header.steps}
+    done = Grid(
+        "Steps as run",
+        ["target", "step", "started", "time (start → last reply)", "sent", "stopped by"],
+        [
+            [
+                d.target,
+                labels.get(d.step, str(d.step)),
+                d.started_at.isoformat(timespec="seconds"),
+                fmt_seconds(d.elapsed_s),
+                str(d.sent),
+                d.stopped_by,
+            ]
+            for d in run.steps
+        ],
+    )
+    return [
+        key_values("Run", facts),
+        steps,
+        done,
+        key_values("Request settings", header.settings),
+        targets_grid(header.targets, footer.placements if footer else []),
+        key_values("Host", header.host),
+        images_grid(header.images),
+    ]
+
+
+def load_section(report: LoadReport, anchor: str) -> Section:
+    k = kind(report)
+    section = Section(anchor, k.title, k.verdict)
+    section.warnings = warning_lines(report.summary.warnings)
+    section.charts = load_charts(report)
+    _terminal(section, k.render)
+    section.about = _load_about(report)
     return section
 
 
@@ -296,6 +380,7 @@ def compare_section(report: ComparedRuns, anchor: str) -> Section:
 
 SECTION_BUILDERS: dict[type, Callable[[Any, str], Section]] = {
     VisionReport: vision_section,
+    LoadReport: load_section,
     InferReport: _cnn_section,
     ParallelReport: _cnn_section,
     TrainReport: _cnn_section,

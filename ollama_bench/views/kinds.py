@@ -18,6 +18,7 @@ from ollama_bench.cnn.report import render_infer, render_parallel, render_train
 from ollama_bench.runfiles import (
     ComparedRuns,
     InferReport,
+    LoadReport,
     ParallelReport,
     Report,
     TrainReport,
@@ -25,10 +26,12 @@ from ollama_bench.runfiles import (
 )
 from ollama_bench.untrusted import sanitised
 from ollama_bench.views.compare_tables import render_compare
+from ollama_bench.views.load_tables import render_load
 from ollama_bench.views.tables import render
 from ollama_bench.views.verdicts import (
     compare_verdict,
     infer_verdict,
+    load_verdict,
     parallel_verdict,
     train_verdict,
     vision_verdict,
@@ -69,6 +72,15 @@ def kind(report: Report | ComparedRuns) -> Kind:
             lambda console: render(s, console),  # render sanitises its input itself
             vision_verdict(s),
             f"vision · {s.scenario} · {s.model} · {name}",
+        )
+    if isinstance(report, LoadReport):
+        ld = report.summary
+        return Kind(
+            "load",
+            ld,
+            lambda console: render_load(ld, console),  # render_load sanitises its input itself
+            load_verdict(ld),
+            f"load · {ld.scenario} · {ld.model} · {name}",
         )
     if isinstance(report, InferReport):
         i = report.summary

@@ -21,8 +21,9 @@ from ollama_bench.views.kinds import kind
 #: What can start a link, an image, emphasis, code, a strike-through or a cell border anywhere in
 #: a line; `(` only matters after `]`, which is escaped.
 _PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
-#: What makes a heading, a list or a quote only at the start of a line.
-_LINE_START = re.compile(r"^([#+\-]|\d+[.)])")
+#: What makes a heading or a list only at the start of a line: the punctuation is escaped (a
+#: backslash before a digit is no escape, and would show).
+_LINE_START = re.compile(r"^(\d*)([#+\-.)])")
 
 
 def md_escape(text: str) -> str:
@@ -32,10 +33,12 @@ def md_escape(text: str) -> str:
     '&lt;b&gt;a\\|b&lt;/b&gt; \\[x\\](y)'
     >>> md_escape("# not a heading")
     '\\# not a heading'
+    >>> md_escape("1. not a list, 3.6 s")
+    '1\\. not a list, 3.6 s'
     """
     text = visible(" ".join(text.splitlines()))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _LINE_START.sub(r"\\\1", _PUNCTUATION.sub(r"\\\1", text))
+    return _LINE_START.sub(r"\1\\\2", _PUNCTUATION.sub(r"\\\1", text))
 
 
 def _cell(text: Text) -> str:

@@ -8,6 +8,13 @@ from __future__ import annotations
 from ollama_bench.cnn.parallel_summary import ParallelSummary
 from ollama_bench.cnn.summary import InferSummary
 from ollama_bench.cnn.train_summary import TrainSummary
+from ollama_bench.load.records import ORDER
+from ollama_bench.load.summary import (
+    KEEP_UP_SHARE,
+    Knee,
+    LoadSummary,
+    LoadTargetSummary,
+)
 from ollama_bench.views.tables import fmt_rate, fmt_seconds, fmt_share
 from ollama_bench.vision.compare import RunComparison
 from ollama_bench.vision.summary import RunSummary
@@ -73,6 +80,67 @@ def vision_verdict(summary: RunSummary) -> str:
         f"{t.name} failed {t.failed} of {t.samples} requests" for t in summary.targets if t.failed
     ]
     sentence = "; ".join(parts) + "."
+    return ("Interrupted, partial results: " + sentence) if summary.interrupted else sentence
+
+
+def _knee_phrase(target: LoadTargetSummary, knee: Knee) -> str:
+    """`gpu saturates at c=4 (…)`, `cpu keeps up with up to 1 req/s (…)`, or why there is no
+    knee, for one mode of one target's sweep."""
+    name = target.name
+    steps = sorted(
+        (s for s in target.steps if s.mode == knee.mode),
+        key=lambda s: float(s.concurrency or s.rate_per_s or 0.0),
+    )
+    at = next((s for s in steps if s.step == knee.step), None)
+    latency = f"p50 latency {fmt_seconds(at.latency_s.p50)}" if at is not None else ""
+    if at is not None and knee.mode == "concurrency":
+        tokens = at.output_tokens_per_s
+        rates = f"{fmt_rate(knee.throughput_per_s)} req/s" + (
+            f", {fmt_rate(tokens)} output tok/s" if tokens is not None else ""
+        )
+        return f"{name} saturates at {knee.label} ({rates}, {latency})"
+    if at is not None:  # the reason names the next rate and how much of it was served
+        return f"{name} keeps up with up to {knee.label} ({latency}; {knee.reason})"
+    if knee.mode == "concurrency":
+        timed = [s for s in steps if s.throughput_per_s is not None]
+        if len(timed) < 2:
+            return f"{name} ran one concurrency level only, so it shows no knee"
+        last = timed[-1]
+        return (
+            f"{name} did not saturate up to {last.label} "
+            f"({fmt_rate(last.throughput_per_s)} req/s there)"
+        )
+    if any(s.served_share is not None and s.served_share < KEEP_UP_SHARE for s in steps):
+        first = steps[0]
+        return (
+            f"{name} fell behind even at {first.label} "
+            f"(served at {fmt_share(first.served_share)} of the rate)"
+        )
+    return f"{name} kept up with every rate up to {steps[-1].label}"
+
+
+def load_verdict(summary: LoadSummary) -> str:
+    """Per target where it saturates and what it sustains there, its failures, and how the
+    targets were loaded."""
+    parts = []
+    for t in summary.targets:
+        if not t.usable:
+            parts.append(f"{t.name} was not loaded (unusable)")
+        elif not any(s.completed for s in t.steps):
+            parts.append(f"{t.name}: no measured request completed")
+        else:
+            parts += [_knee_phrase(t, k) for k in t.knees]
+        sent, failed = sum(s.sent for s in t.steps), sum(s.failed for s in t.steps)
+        if failed:
+            parts.append(f"{t.name} failed {failed} of {sent} requests")
+    if len(summary.targets) > 1:
+        order = summary.order
+        parts.append(
+            "the targets were loaded one after another, never together"
+            if order == ORDER
+            else f"the targets were loaded {order}"
+        )
+    sentence = "; ".join(parts or ["nothing was measured"]) + "."
     return ("Interrupted, partial results: " + sentence) if summary.interrupted else sentence
 
 
