@@ -1,4 +1,5 @@
-"""Run files for the report tests, made the real way: obench vision against test servers.
+"""Run files for the report tests, made the real way: obench vision and obench load against test
+servers.
 
 `hostile_vision_run` is what a report must survive and show: two targets of different speeds
 (each image taking one to three times as long as the first), one whose replies to one image are
@@ -114,6 +115,45 @@ def hostile_vision_run(make: Make, folder: Path, runs: int = 3) -> Path:
 
 def vision_run(folder: Path) -> Path:
     """hostile_vision_run with its own test servers, stopped when it is done."""
+    return _with_servers(hostile_vision_run, folder)
+
+
+def hostile_load_run(make: Make, folder: Path) -> Path:
+    """Run obench load against a 1-slot and a 4-slot test server; return the run file.
+
+    Closed loop at 1, 2 and 4 requests in flight and open loop at 5 and 50 requests/s, 8
+    requests a step, with a latency objective; a request takes about 60 ms of slot time, so
+    the whole run takes a few seconds. The 1-slot server has a version holding a script, and
+    fails two measured requests with a hostile error text and one with a reset; the images
+    include one whose file name is an HTML attack. What obench load printed with --json is kept
+    beside the run file as `<name>.printed.json`.
+    """
+    images = hostile_images(folder / "load-images")
+    delays = {"prompt_eval_s": 0.03, "token_delay_s": 0.001, "jitter": 0.05}
+    hostile = {"version": HOSTILE_VERSION, "fault_message": HOSTILE_ERROR}
+    one = make(reply=bundled_reply(), seed=3, **hostile, **delays)
+    four = make(reply=bundled_reply(), num_parallel=4, seed=4, **delays)
+    one.inject_sequence([None, None, "500", None, None, "reset", None, None, None, "500"])
+    out = folder / "load.jsonl"
+    result = CliRunner().invoke(
+        app,
+        [
+            "load",
+            *("--target", f"one={one.url}", "--target", f"four={four.url}"),
+            *("--images", str(images), "--concurrency", "1,2,4", "--rate", "5,50"),
+            *("--requests", "8", "--slo-latency", "0.15", "--warmup", "1", "--no-monitor"),
+            *("--out", str(out), "--quiet", "--json"),
+        ],
+        catch_exceptions=False,
+    )
+    if result.exit_code != 0 or not out.exists():
+        raise AssertionError(f"obench load failed: {result.output}")
+    out.with_suffix(".printed.json").write_text(result.stdout)
+    return out
+
+
+def _with_servers(run: Callable[[Make, Path], Path], folder: Path) -> Path:
+    """`run` with its own test servers, stopped when it is done."""
     servers: list[FakeOllama] = []
 
     def make(**config: Any) -> FakeOllama:
@@ -122,10 +162,15 @@ def vision_run(folder: Path) -> Path:
         return server
 
     try:
-        return hostile_vision_run(make, folder)
+        return run(make, folder)
     finally:
         for server in servers:
             server.stop()
+
+
+def load_run(folder: Path) -> Path:
+    """hostile_load_run with its own test servers."""
+    return _with_servers(hostile_load_run, folder)
 
 
 # -- CNN run files -------------------------------------------------------------------------------

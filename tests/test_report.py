@@ -1,6 +1,7 @@
 """obench report: one reader for every kind of run file, and each format it writes (tables, JSON,
-CSV, Markdown, HTML), from a vision run with failures, invalid replies and hostile text, and CNN
-run files. The HTML in a real browser is tests/test_report_browser.py."""
+CSV, Markdown, HTML), from a vision run with failures, invalid replies and hostile text, a load
+run against a 1-slot and a 4-slot server, and CNN run files. The HTML in a real browser is
+tests/test_report_browser.py."""
 
 from __future__ import annotations
 
@@ -19,17 +20,28 @@ from report_runs import (
     HOSTILE_ERROR,
     HOSTILE_IMAGE,
     HOSTILE_REPLY,
+    HOSTILE_VERSION,
     SCRIPT,
     cnn_infer_run,
     cnn_parallel_run,
     cnn_train_run,
+    load_run,
     vision_run,
 )
 from typer.testing import CliRunner, Result
 
 from ollama_bench.cli import app
+from ollama_bench.load.records import ORDER
+from ollama_bench.load.summary import (
+    Knee,
+    LoadSummary,
+    LoadTargetSummary,
+    Percentiles,
+    StepSummary,
+)
 from ollama_bench.runfiles import (
     InferReport,
+    LoadReport,
     ParallelReport,
     TrainReport,
     VisionReport,
@@ -37,6 +49,7 @@ from ollama_bench.runfiles import (
 )
 from ollama_bench.store import read_lines
 from ollama_bench.views import figures
+from ollama_bench.views.verdicts import load_verdict
 
 SVG_URI = re.compile(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"')
 
@@ -63,11 +76,13 @@ def report(*args: str) -> Result:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One vision run against two test servers, and one CNN run file of each kind."""
+    """One vision run and one load run against two test servers each, and one CNN run file of
+    each kind."""
     folder = tmp_path_factory.mktemp("runs")
     vision = vision_run(folder)
     return {
         "vision": vision,
+        "load": load_run(folder),
         "infer": cnn_infer_run(folder / "infer.jsonl"),
         "parallel": cnn_parallel_run(folder / "parallel.jsonl"),
         "train": cnn_train_run(folder / "train.jsonl"),
@@ -78,6 +93,7 @@ def test_one_reader_types_every_kind(runs: dict[str, Path]) -> None:
     kinds = {name: type(read_report(path)) for name, path in runs.items()}
     assert kinds == {
         "vision": VisionReport,
+        "load": LoadReport,
         "infer": InferReport,
         "parallel": ParallelReport,
         "train": TrainReport,
@@ -97,7 +113,7 @@ def test_a_file_that_is_no_run_is_one_line_and_exit_2(tmp_path: Path, content: b
 def test_table_of_every_kind(runs: dict[str, Path]) -> None:
     result = report(*map(str, runs.values()))
     assert result.exit_code == 0, result.output
-    for title in ("Per target", "Measured batches", "Arms:", "Training runs"):
+    for title in ("Per target", "throughput and latency", "Measured batches", "Arms:", "Training"):
         assert title in result.stdout
     assert "\x1b" not in result.stdout  # the hostile error's escape code is shown, not obeyed
 
@@ -203,7 +219,7 @@ def test_html_is_one_file_with_captioned_figures_and_no_way_out(
     assert [tag for tag, _ in tags].count("img") == page.count("<figure")  # the figures only
     assert "default-src 'none'" in page
     assert page.count("<figure") == page.count("<figcaption>") == len(SVG_URI.findall(page))
-    assert page.count("<figure") == 6 + 4 + 1 + 2  # vision, infer, parallel, train
+    assert page.count("<figure") == 6 + 5 + 4 + 1 + 2  # vision, load, infer, parallel, train
     assert SCRIPT.replace("<", "&lt;").replace(">", "&gt;") in page  # the version, as text
     assert "Failed and invalid requests (6)" in page
     assert str(escape(HOSTILE_REPLY)) in page  # the whole reply, expandable
@@ -213,7 +229,9 @@ def test_svg_figures_hold_no_markup_from_names(runs: dict[str, Path], tmp_path: 
     """Each figure, decoded, is an SVG document whose only elements are drawing ones, although
     image names, versions and device names hold HTML."""
     out = tmp_path / "r.html"
-    report(str(runs["vision"]), str(runs["infer"]), "--format", "html", "-o", str(out))
+    report(
+        *map(str, (runs["vision"], runs["load"], runs["infer"])), "--format", "html", "-o", str(out)
+    )
     for encoded in SVG_URI.findall(out.read_text()):
         svg = base64.b64decode(encoded).decode()
         root = ET.fromstring(svg)
@@ -261,3 +279,216 @@ def test_failed_and_invalid_requests_are_listed_with_their_reasons(runs: dict[st
     assert invalid.reply == HOSTILE_REPLY and invalid.field_errors
     assert any(HOSTILE_ERROR.split(" $")[0] in (p.error or "") for p in problems)
     assert any(p.image == HOSTILE_IMAGE for p in problems)
+
+
+# -- load runs -----------------------------------------------------------------------------------
+
+
+def test_load_json_is_what_obench_load_printed(runs: dict[str, Path]) -> None:
+    printed = json.loads(runs["load"].with_suffix(".printed.json").read_text())
+    result = report(str(runs["load"]), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary == printed  # the same summary, again from the file
+    assert [t["name"] for t in summary["targets"]] == ["one", "four"]
+    for target in summary["targets"]:
+        assert [s["label"] for s in target["steps"]] == ["c=1", "c=2", "c=4", "5 req/s", "50 req/s"]
+        assert [k["mode"] for k in target["knees"]] == ["concurrency", "rate"]
+    assert summary["order"] == ORDER and summary["slo_latency_s"] == 0.15
+
+
+def test_load_table_shows_both_tables_per_target_and_the_knees(runs: dict[str, Path]) -> None:
+    result = report(str(runs["load"]))
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    for name in ("one", "four"):
+        assert f"{name}: queueing, streaming and energy" in text
+        assert f"{name} (closed loop): " in text and f"{name} (open loop): " in text
+    assert "goodput/s ≤ 150 ms" in text and "targets loaded one target at a time" in text
+    assert f"Ollama {HOSTILE_VERSION}" in " ".join(text.split())  # shown, not interpreted
+    assert "\x1b" not in text
+
+
+def test_load_csv_rows_per_request_and_per_target_and_step(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    result = report(str(runs["load"]), "--format", "csv", "-o", str(tmp_path / "l"))
+    assert result.exit_code == 0, result.output
+    rows = rows_of(tmp_path / "l.samples.csv")
+    stored = [r for r in read_lines(runs["load"]) if r["kind"] == "sample"]
+    labels = {s["index"]: s for s in read_lines(runs["load"])[0]["steps"]}
+    assert len(rows) == len(stored) == 2 * (1 + 5 * 8)
+    for row, line in zip(rows, stored, strict=True):
+        step = labels.get(line["step"])
+        assert (row["target"], row["phase"]) == (line["target"], line["phase"])
+        if step is None:
+            assert row["step_label"] == "warm-up" and row["phase"] == "warmup"
+        else:
+            closed = step["mode"] == "concurrency"
+            label = f"c={step['concurrency']}" if closed else f"{step['rate_per_s']:g} req/s"
+            assert row["step_label"] == label
+        assert float(row["sent_s"]) == pytest.approx(line["sent_ns"] / 1e9)
+        assert int(row["in_flight"]) == line["in_flight"]
+        rate = step is not None and step["mode"] == "rate"
+        assert (row["scheduled_s"] != "") == rate and (row["lag_s"] != "") == rate
+        if rate:
+            assert float(row["lag_s"]) == pytest.approx(line["lag_ns"] / 1e9)
+        if line["ok"]:
+            timing = line["timing"]
+            server = timing["server"]
+            assert float(row["latency_s"]) == pytest.approx(timing["latency_ns"] / 1e9)
+            assert float(row["ttft_s"]) == pytest.approx(timing["ttft_ns"] / 1e9)
+            assert int(row["eval_count"]) == server["eval_count"]
+            work = sum(server[f"{part}_duration_ns"] for part in ("load", "prompt_eval", "eval"))
+            assert float(row["queue_s"]) == pytest.approx((timing["latency_ns"] - work) / 1e9)
+        else:
+            assert row["latency_s"] == "" and row["error_kind"] == line["error"]["kind"]
+    failed = [r for r in rows if r["error_kind"] == "http_500"]
+    assert len(failed) == 2 and all(r["target"] == "one" for r in failed)
+    assert all("\\x1b[2J" in r["error"] and "\x1b" not in r["error"] for r in failed)
+    summary = json.loads(report(str(runs["load"]), "--json").stdout)
+    steps = rows_of(tmp_path / "l.summary.csv")
+    assert len(steps) == 2 * 5
+    for row in steps:
+        (target,) = [t for t in summary["targets"] if t["name"] == row["target"]]
+        (step,) = [s for s in target["steps"] if s["label"] == row["label"]]
+        (knee,) = [k for k in target["knees"] if k["mode"] == step["mode"]]
+        assert row["knee"] == ("true" if knee["step"] == step["step"] else "false")
+        assert row["knee_reason"] == knee["reason"]
+        assert float(row["throughput_per_s"]) == pytest.approx(step["throughput_per_s"])
+        assert float(row["latency_s.p99"]) == pytest.approx(step["latency_s"]["p99"])
+        assert (row["lag_s.p99"] != "") == (step["mode"] == "rate")
+    assert {r["errors.http_500"] for r in steps if r["target"] == "one"} >= {"1"}
+
+
+def test_load_markdown_opens_with_the_verdict(runs: dict[str, Path]) -> None:
+    result = report(str(runs["load"]), "--format", "md")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert text.startswith("## load · cctv · llama3.2-vision · load.jsonl\n\n")
+    verdict = text.split("\n\n")[1]
+    assert verdict.startswith("one ") and "four " in verdict
+    assert verdict.endswith("the targets were loaded one after another, never together.")
+    assert "| step | requests (failed) | req/s | served/offered |" in text
+    assert "<script" not in text and "&lt;script&gt;" in text
+
+
+def test_load_html_section_has_its_figures_and_the_run_header(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "load.html"
+    result = report(str(runs["load"]), "--format", "html", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    tags = Tags(page).found
+    assert "script" not in {tag for tag, _ in tags}
+    ids = [attrs["id"] for tag, attrs in tags if tag == "figure"]
+    assert ids == [
+        f"run-1-load-{key}" for key in ("throughput", "latency", "queue", "goodput", "served")
+    ]
+    assert len(SVG_URI.findall(page)) == 5 and page.count("<figcaption>") == 5
+    for caption in re.findall(r"<figcaption>(.*?)</figcaption>", page, re.S):
+        assert len(caption) > 300  # what it shows and how it was computed
+    assert "Knees: one at c=" in page and "four " in page
+    assert "never together." in page
+    for title in ("Steps (the same for every target)", "Steps as run", "Targets", "Host"):
+        assert f"<caption>{title}</caption>" in page
+    assert str(escape(HOSTILE_VERSION)) in page and str(escape(HOSTILE_IMAGE)) in page
+    assert "p99 of one rests on fewer than 100 requests" in page  # the warnings
+
+
+def _step(index: int, level: float, throughput: float, share: float | None = None) -> StepSummary:
+    rate = share is not None
+    return StepSummary(
+        step=index,
+        mode="rate" if rate else "concurrency",
+        label=f"{level:g} req/s" if rate else f"c={level:g}",
+        concurrency=None if rate else int(level),
+        rate_per_s=level if rate else None,
+        offered_per_s=level if rate else None,
+        served_per_s=level * share if share is not None else None,
+        sent=8,
+        completed=8,
+        failed=0,
+        in_flight_max=int(level),
+        elapsed_s=8 / throughput,
+        throughput_per_s=throughput,
+        output_tokens_per_s=throughput * 8,
+        latency_s=Percentiles(n=8, p50=0.1 * level),
+        ttft_s=Percentiles(n=8),
+        queue_s=Percentiles(n=8),
+    )
+
+
+def _target(name: str, steps: list[StepSummary], knees: list[Knee]) -> LoadTargetSummary:
+    return LoadTargetSummary(name=name, url="http://x", steps=steps, knees=knees)
+
+
+def test_load_verdict_says_where_each_target_saturates() -> None:
+    gpu = _target(
+        "gpu",
+        [
+            _step(0, 1, 10),
+            _step(1, 2, 19),
+            _step(2, 4, 20),
+            _step(3, 1, 1, 0.98),
+            _step(4, 2, 1.2, 0.6),
+        ],
+        [
+            Knee(
+                mode="concurrency",
+                step=1,
+                label="c=2",
+                level=2,
+                throughput_per_s=19,
+                reason="c=4 offered 100% more load for +5% throughput",
+            ),
+            Knee(
+                mode="rate",
+                step=3,
+                label="1 req/s",
+                level=1,
+                throughput_per_s=1,
+                reason="2 req/s was served at 60% of its rate",
+            ),
+        ],
+    )
+    cpu = _target(
+        "cpu",
+        [_step(0, 1, 1), _step(1, 2, 2), _step(2, 4, 4), _step(3, 0.5, 0.3, 0.5)],
+        [
+            Knee(mode="concurrency", step=None, reason="knee not reached"),
+            Knee(mode="rate", step=None, reason="knee below 0.5 req/s"),
+        ],
+    )
+    cpu.steps[1].failed = 3
+    down = LoadTargetSummary(name="down", url="http://y", usable=False, steps=[], knees=[])
+    summary = LoadSummary(
+        run_file="x.jsonl",
+        scenario="cctv",
+        model="m",
+        structured=True,
+        targets=[gpu, cpu, down],
+        warnings=[],
+    )
+    assert load_verdict(summary) == (
+        "gpu saturates at c=2 (19.0 req/s, 152.0 output tok/s, p50 latency 200 ms); "
+        "gpu keeps up with up to 1 req/s (p50 latency 100 ms; 2 req/s was served at 60% of its "
+        "rate); cpu did not saturate up to c=4 (4.0 req/s there); cpu fell behind even at "
+        "0.5 req/s (served at 50% of the rate); cpu failed 3 of 32 requests; down was not "
+        "loaded (unusable); the targets were loaded one after another, never together."
+    )
+    cpu.steps = cpu.steps[:1] + cpu.steps[3:]  # c=1 and 0.5 req/s, now kept up with
+    cpu.steps[-1].served_per_s = 0.49
+    cpu.knees = [cpu.knees[0], Knee(mode="rate", step=None, reason="knee not reached")]
+    alone = summary.model_copy(update={"targets": [cpu], "interrupted": True})
+    assert load_verdict(alone) == (
+        "Interrupted, partial results: cpu ran one concurrency level only, so it shows no knee; "
+        "cpu kept up with every rate up to 0.5 req/s."
+    )
+
+
+def test_compare_refuses_a_load_run_in_one_line(runs: dict[str, Path]) -> None:
+    result = CliRunner().invoke(app, ["compare", str(runs["load"]), str(runs["vision"])])
+    assert result.exit_code == 2
+    assert "is a load run: obench compare compares vision runs" in result.stderr

@@ -2,6 +2,7 @@
 network blocked, and the page must load with no console error, ask for nothing outside itself,
 show every figure (each one decoded and not a single colour), run none of the scripts hidden in
 a reply, an error text, a version, an image file name and a device name, and show them as text.
+Pages: a vision run, a load run, and the three kinds of CNN run.
 
 Driven with Playwright (its Python package ships the driver; the browser is the system's, as
 Playwright's own download is impossible here). Without Chromium the tests skip, saying so; with
@@ -27,6 +28,7 @@ from report_runs import (
     cnn_infer_run,
     cnn_parallel_run,
     cnn_train_run,
+    load_run,
     vision_run,
 )
 from typer.testing import CliRunner
@@ -95,17 +97,19 @@ def browser(pages: dict[str, Path]) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The HTML of a vision run (two targets 6× apart, failures, an invalid reply) and of the
-    three kinds of CNN run, written by obench report."""
+    """The HTML of a vision run (two targets 6× apart, failures, an invalid reply), of a load run
+    (a 1-slot and a 4-slot server, failures) and of the three kinds of CNN run, written by
+    obench report."""
     folder = tmp_path_factory.mktemp("html")
     vision = vision_run(folder)
+    load = load_run(folder)
     cnn = [
         cnn_infer_run(folder / "infer.jsonl"),
         cnn_parallel_run(folder / "parallel.jsonl"),
         cnn_train_run(folder / "train.jsonl"),
     ]
     made = {}
-    for name, files in (("vision", [vision]), ("cnn", cnn)):
+    for name, files in (("vision", [vision]), ("load", [load]), ("cnn", cnn)):
         out = folder / f"{name}.html"
         result = CliRunner().invoke(
             app, ["report", *map(str, files), "--format", "html", "-o", str(out)]
@@ -132,6 +136,7 @@ def _keep(name: str, png: bytes) -> None:
     ("name", "figures", "hostile"),
     [
         ("vision", 6, [SCRIPT, HOSTILE_IMAGE, HOSTILE_ERROR.split(" $")[0]]),
+        ("load", 5, [SCRIPT, HOSTILE_IMAGE]),
         ("cnn", 4 + 1 + 2, [HOSTILE_DEVICE]),
     ],
 )
