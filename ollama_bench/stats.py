@@ -480,7 +480,9 @@ def paired_score_change(pairs: Mapping[str, Sequence[tuple[float, float]]]) -> S
     if len(means) < 2:
         return ScoreChange(delta, None, "no clear difference", len(means), count)
     half = t_quantile(0.975, len(means) - 1) * statistics.stdev(means) / math.sqrt(len(means))
-    low, high = delta - half, delta + half
+    # Scores lie in [0, 1], so no change lies outside ±1: a t interval on few images can reach
+    # past that, and is cut there (which moves no verdict: 0 stays inside or outside).
+    low, high = max(delta - half, -1.0), min(delta + half, 1.0)
     verdict: QualityVerdict = "no clear difference"
     if low > 0 or high < 0:
         verdict = "better" if low > 0 else "worse"

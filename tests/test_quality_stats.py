@@ -46,6 +46,16 @@ def test_paired_score_change_on_binary_scores_needs_most_images() -> None:
     assert paired_score_change(three).verdict == "no clear difference"
 
 
+def test_interval_stays_within_the_possible_changes() -> None:
+    # 4 images, 3 lost a title and 1 gained one: mean −0.5, sd 1.0, half-width 3.182 · 1.0 / 2
+    # = 1.59, so the raw t interval (−2.09, 1.09) reaches past ±1 point of a [0, 1] score
+    d = paired_score_change(
+        {"a": [(0.0, 1.0)], "b": [(0.0, 1.0)], "c": [(0.0, 1.0)]} | {"d": [(1.0, 0.0)]}
+    )
+    assert d.delta == pytest.approx(-0.5)
+    assert d.ci95 == (-1.0, 1.0) and d.verdict == "no clear difference"
+
+
 def test_one_image_has_no_interval() -> None:
     d = paired_score_change({"only": [(0.0, 1.0)] * 5})
     assert d.ci95 is None and d.verdict == "no clear difference" and d.delta == -1.0

@@ -83,7 +83,8 @@ def target_specs(targets: list[str] | None, headers: list[str] | None) -> list[T
 
 
 app = typer.Typer(
-    help="Benchmark vision language models served by Ollama: speed, validity, accuracy. "
+    help="Benchmark vision language models served by Ollama or an OpenAI-compatible server: "
+    "speed, validity, accuracy. "
     + EXIT_CODES
     + " doctor exits 1 when it finds warnings; each command's --help lists its own codes.",
     no_args_is_help=True,
@@ -129,4 +130,4 @@ def root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    """Benchmark vision language models served by Ollama."""
+    """Benchmark vision language models served by Ollama or an OpenAI-compatible server."""

@@ -289,17 +289,22 @@ def quality_table(summary: RunSummary) -> Table | None:
     """Per comparison: each score's change against the baseline, and how often replies agree."""
     if not any(c.quality or c.identical_reply_pairs for c in summary.comparisons):
         return None
+    # One comparison names its pair in the title, so that the table fits 80 columns.
+    single = len(summary.comparisons) == 1
+    first = summary.comparisons[0]
+    pair = f", {first.target} vs {first.baseline}" if single else " vs baseline"
     table = Table(
-        title="Quality vs baseline (points, paired by image and round)",
+        title=f"Quality{pair} (points, paired by image and round)",
         title_justify="left",
     )
-    for column in ("target", "figure", "change", "95% CI", "verdict"):
+    columns = ("figure", "change", "95% CI", "verdict")
+    for column in columns if single else ("target", *columns):
         table.add_column(column, justify="right" if column.startswith(("change", "95")) else "left")
     for c in summary.comparisons:
-        pair = f"{c.target} vs {c.baseline}"
         identical = (c.identical_reply_rate, c.identical_reply_pairs)
         for i, row in enumerate(quality_rows(c.quality, identical)):
-            table.add_row(pair if i == 0 else "", *row)
+            lead = [] if single else [f"{c.target} vs {c.baseline}" if i == 0 else ""]
+            table.add_row(*lead, *row)
         table.add_section()
     return table
 
@@ -366,15 +371,18 @@ def image_table(c: Comparison) -> Table:
     table.add_column("image")
     for column in (c.baseline, c.target, "speed-up", "n"):
         table.add_column(column, justify="right")
-    table.add_column("")
+    flagged = any(i.outlier for i in c.images)
+    if flagged:
+        table.add_column("note")
     for i in c.images:
+        note = ["[yellow]far from the rest[/yellow]" if i.outlier else ""] if flagged else []
         table.add_row(
             i.image,
             fmt_seconds(i.baseline_s),
             fmt_seconds(i.target_s),
             f"{i.speedup:.2f}×",
             f"{i.baseline_n} / {i.target_n}",
-            "[yellow]far from the rest[/yellow]" if i.outlier else "",
+            *note,
         )
     return table
 

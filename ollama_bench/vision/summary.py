@@ -642,7 +642,9 @@ def _warnings(
         name, measured = summary.name, [s for s in by_target[summary.name] if s.phase == "measured"]
         n = summary.latency_s.n
         if 0 < n < MIN_N_FOR_P90:
-            runs = math.ceil(MIN_N_FOR_P90 / images)
+            # rounds scaled by the share that completed: failures cost samples too
+            rounds = len({s.repeat for s in measured}) or 1
+            runs = max(math.ceil(MIN_N_FOR_P90 / images), math.ceil(MIN_N_FOR_P90 * rounds / n))
             found.append(
                 Warning(
                     target=name,
