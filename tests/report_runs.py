@@ -121,7 +121,7 @@ def vision_run(folder: Path) -> Path:
 def hostile_load_run(make: Make, folder: Path) -> Path:
     """Run obench load against a 1-slot and a 4-slot test server; return the run file.
 
-    Closed loop at 1, 2 and 4 requests in flight and open loop at 5 and 50 requests/s, 8
+    Closed loop at 1, 2 and 4 requests in flight and open loop at 10 and 50 requests/s, 8
     requests a step, with a latency objective; a request takes about 60 ms of slot time, so
     the whole run takes a few seconds. The 1-slot server has a version holding a script, and
     fails two measured requests with a hostile error text and one with a reset; the images
@@ -140,7 +140,7 @@ def hostile_load_run(make: Make, folder: Path) -> Path:
         [
             "load",
             *("--target", f"one={one.url}", "--target", f"four={four.url}"),
-            *("--images", str(images), "--concurrency", "1,2,4", "--rate", "5,50"),
+            *("--images", str(images), "--concurrency", "1,2,4", "--rate", "10,50"),
             *("--requests", "8", "--slo-latency", "0.15", "--warmup", "1", "--no-monitor"),
             *("--out", str(out), "--quiet", "--json"),
         ],

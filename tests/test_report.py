@@ -292,7 +292,13 @@ def test_load_json_is_what_obench_load_printed(runs: dict[str, Path]) -> None:
     assert summary == printed  # the same summary, again from the file
     assert [t["name"] for t in summary["targets"]] == ["one", "four"]
     for target in summary["targets"]:
-        assert [s["label"] for s in target["steps"]] == ["c=1", "c=2", "c=4", "5 req/s", "50 req/s"]
+        assert [s["label"] for s in target["steps"]] == [
+            "c=1",
+            "c=2",
+            "c=4",
+            "10 req/s",
+            "50 req/s",
+        ]
         assert [k["mode"] for k in target["knees"]] == ["concurrency", "rate"]
     assert summary["order"] == ORDER and summary["slo_latency_s"] == 0.15
 

@@ -180,6 +180,24 @@ def _knees_found(summary: LoadSummary) -> str:
     return "; ".join(found) or "none found"
 
 
+def _against(modes: Sequence[Mode]) -> str:
+    """How the steps are placed along x, in words."""
+    closed = "against the concurrency of each closed-loop step (requests kept in flight)"
+    opened = "against the mean arrival rate asked of each open-loop step's seeded Poisson schedule"
+    return " and ".join(closed if m is CLOSED else opened for m in modes)
+
+
+def _knee_rule(modes: Sequence[Mode]) -> str:
+    """How the knee is found, for the modes drawn (load/summary.py)."""
+    rules = {
+        CLOSED.name: "closed loop, the last step before the first whose throughput gain is under "
+        f"{KNEE_EFFICIENCY:.0%} of its load gain, (Xᵢ/Xᵢ₋₁ − 1)/(Lᵢ/Lᵢ₋₁ − 1)",
+        OPEN.name: "open loop, the highest rate before the first one served at under "
+        f"{KEEP_UP_SHARE:.0%} of its rate",
+    }
+    return "; ".join(rules[m.name] for m in modes)
+
+
 def throughput_chart(report: LoadReport) -> Chart | None:
     summary = _inert(report.summary)
     targets, modes = _drawn(summary), _modes(summary)
@@ -225,17 +243,17 @@ def throughput_chart(report: LoadReport) -> Chart | None:
         "load-throughput",
         "Throughput against load, per target",
         "Per target and step, the requests completed per second (top) and the output tokens per "
-        "second (bottom): closed-loop steps against their concurrency (requests kept in flight), "
-        "open-loop steps against the mean arrival rate asked of their seeded Poisson schedule. "
-        "Throughput is the step's completed requests over its time, from the step's start to "
-        "its last reply; output tokens/s is the server's eval_count of those requests, summed, "
-        "over the same time (what the server delivers in all, not one request's decode speed). "
-        "Closed loop, the dotted line continues the lowest step's throughput in proportion to "
-        "concurrency: what more requests in flight would buy if each found a free slot. The "
-        "ring marks the knee, where the target saturates: closed loop, the last step before the "
-        "first whose throughput gain is under "
-        f"{KNEE_EFFICIENCY:.0%} of its load gain, (Xᵢ/Xᵢ₋₁ − 1)/(Lᵢ/Lᵢ₋₁ − 1); open loop, the "
-        f"highest rate before the first one served at under {KEEP_UP_SHARE:.0%} of its rate. "
+        f"second (bottom), {_against(modes)}. Throughput is the step's completed requests over "
+        "its time, from the step's start to its last reply; output tokens/s is the server's "
+        "eval_count of those requests, summed, over the same time (what the server delivers in "
+        "all, not one request's decode speed). "
+        + (
+            "The dotted line continues the lowest concurrency's throughput in proportion to "
+            "concurrency: what more requests in flight would buy if each found a free slot. "
+            if ideal
+            else ""
+        )
+        + f"The ring marks the knee, where the target saturates: {_knee_rule(modes)}. "
         f"Knees: {_knees_found(raw)}.",
         to_uri(figure),
     )
@@ -320,7 +338,7 @@ def latency_chart(report: LoadReport) -> Chart | None:
         "Per target and step, the median (p50, solid) and the 99th percentile (p99, dashed) of "
         "latency (top: the client's clock from sending a request to the reply's last chunk) and "
         "of time to first token (bottom: to the first chunk with content), over the step's "
-        "completed requests, against the same load axis as the throughput. Percentiles "
+        f"completed requests, {_against(_modes(report.summary))}. Percentiles "
         f"interpolate linearly between requests (type 7); under {MIN_N_FOR_P99} requests in a "
         "step the p99 is close to that step's slowest request. A server whose slots are all "
         "busy makes each extra request wait for one, so past the knee latency grows with the "
@@ -344,7 +362,8 @@ def queue_chart(report: LoadReport) -> Chart | None:
         "(load_duration + prompt_eval_duration + eval_duration): the time it spent waiting for a "
         "slot, in transit or being parsed, rather than being served. Ollama counts the wait for "
         "a free slot inside total_duration, so latency − total_duration would miss it; this "
-        "does not. Per target and step, its p50 (solid) and p99 (dashed). It stays near the "
+        "does not. Per target and step, its p50 (solid) and p99 (dashed), "
+        f"{_against(_modes(report.summary))}. It stays near the "
         "network's few milliseconds while a slot is free and climbs once requests queue; the "
         "tables' queue growth is its least-squares slope against send time. Requests whose "
         "server timings cannot be true, and servers that report no durations, are left out; "
@@ -389,7 +408,8 @@ def goodput_chart(report: LoadReport) -> Chart | None:
         f"Goodput under the {fmt_seconds(slo)} latency objective, per target",
         f"With --slo-latency {slo:g} s: per target and step, the requests that completed within "
         f"{fmt_seconds(slo)} of being sent, per second of the step's time (its start to its "
-        "last reply): vLLM's goodput with a single end-to-end latency objective (solid). The "
+        "last reply), which is vLLM's goodput with a single end-to-end latency objective "
+        f"(solid), {_against(_modes(report.summary))}. The "
         "dotted line is the step's throughput, every completed request per second; the gap "
         "between the two is the requests that completed too late to count. Past the knee, more "
         "load usually lowers goodput: the extra requests only queue and push others past the "
