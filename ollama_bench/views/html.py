@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, select_autoescape
@@ -24,7 +25,8 @@ from pydantic import BaseModel
 from rich.text import Text
 
 from ollama_bench import __version__
-from ollama_bench.models import ImageInfo, PlacementReading, TargetInfo
+from ollama_bench.load.records import LoadHeader
+from ollama_bench.models import ImageInfo, PlacementReading, RunHeader, TargetInfo
 from ollama_bench.runfiles import (
     ComparedRuns,
     InferReport,
@@ -122,19 +124,27 @@ def key_values(title: str, record: BaseModel | dict[str, Any], skip: Sequence[st
     return Grid(title, ["field", "value"], rows)
 
 
-def _vision_about(report: VisionReport) -> list[Grid]:
-    run, header = report.run, report.run.header
-    footer = run.footer
-    facts = {
-        "run file": str(report.path),
+def header_facts(
+    path: Path, header: RunHeader | LoadHeader, finished: datetime | None
+) -> dict[str, Any]:
+    """What every request of a vision or load run shared: the file, the tool, the prompt."""
+    return {
+        "run file": str(path),
         "run id": header.run_id,
         "obench": header.tool_version,
         "started": header.started_at.isoformat(),
-        "finished": footer.finished_at.isoformat() if footer else "not finished (no footer)",
+        "finished": finished.isoformat() if finished else "not finished (no footer)",
         "scenario": header.scenario,
         "prompt sha256": header.prompt_sha256,
         "schema sent": "yes" if header.schema_sent else "no",
         "warm-up requests per target": header.warmup,
+    }
+
+
+def _vision_about(report: VisionReport) -> list[Grid]:
+    run, header = report.run, report.run.header
+    footer = run.footer
+    facts = header_facts(report.path, header, footer.finished_at if footer else None) | {
         "rounds asked": header.runs,
         "stop rule": header.stop.model_dump(mode="json"),
         "segments (resumptions + 1)": len(run.segments) + 1,
@@ -246,17 +256,8 @@ def vision_section(report: VisionReport, anchor: str) -> Section:
 def _load_about(report: LoadReport) -> list[Grid]:
     run, header = report.run, report.run.header
     footer = run.footer
-    facts = {
-        "run file": str(report.path),
-        "run id": header.run_id,
-        "obench": header.tool_version,
-        "started": header.started_at.isoformat(),
-        "finished": footer.finished_at.isoformat() if footer else "not finished (no footer)",
+    facts = header_facts(report.path, header, footer.finished_at if footer else None) | {
         "interrupted": "yes" if footer is None or footer.interrupted else "no",
-        "scenario": header.scenario,
-        "prompt sha256": header.prompt_sha256,
-        "schema sent": "yes" if header.schema_sent else "no",
-        "warm-up requests per target": header.warmup,
         "latency objective (--slo-latency)": fmt_seconds(header.slo_latency_s)
         if header.slo_latency_s is not None
         else "none",
