@@ -35,23 +35,20 @@ import hashlib
 import io
 import json
 import math
-import random
 import re
 import select
 import socket
-import struct
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from fake_http import FakeHandler, FakeServer, Slots, Stopped
 from PIL import Image
 
 FAULTS = (
@@ -180,41 +177,6 @@ class _Runner:
     size_vram: int
     keep_alive_ns: int
     expires_ns: int | None = None  # None while a request is using it
-
-
-class _Stopped(Exception):
-    """The server is stopping: abandon the request."""
-
-
-class Slots:
-    """A loaded model's slots, handed out first come, first served, as the runner's semaphore
-    (Go's x/sync/semaphore.Weighted) does: a request never overtakes one queued before it."""
-
-    def __init__(self, count: int) -> None:
-        self._free = count
-        self._queue: deque[object] = deque()
-        self._changed = threading.Condition()
-
-    def acquire(self, stopping: threading.Event) -> bool:
-        """Wait for a slot, in turn; False (and no slot) when `stopping` is set first."""
-        ticket = object()
-        with self._changed:
-            self._queue.append(ticket)
-            while not (self._free > 0 and self._queue[0] is ticket):
-                if stopping.is_set():
-                    self._queue.remove(ticket)
-                    self._changed.notify_all()
-                    return False
-                self._changed.wait(0.05)
-            self._queue.popleft()
-            self._free -= 1
-            self._changed.notify_all()  # the next in line may find a slot free too
-            return True
-
-    def release(self) -> None:
-        with self._changed:
-            self._free += 1
-            self._changed.notify_all()
 
 
 class _ErrorReply(Exception):
@@ -351,77 +313,22 @@ def _details(model: FakeModel) -> Body:
     }
 
 
-class FakeOllama:
+class FakeOllama(FakeServer[FakeConfig]):
     """A running fake Ollama server; see the module docstring. Use as a context manager."""
 
+    faults = FAULTS
+
     def __init__(self, config: FakeConfig | None = None, *, port: int = 0) -> None:
-        self.config = config or FakeConfig()
-        self.port = port  # 0: an ephemeral port
+        super().__init__(config or FakeConfig(), _Handler, port=port)
         self.requests: list[tuple[str, str, Body | None]] = []
         self.headers: list[tuple[str, dict[str, str]]] = []  # (path, headers) of every request
-        self._lock = threading.Lock()  # guards the state below and `requests`
-        self._faults: deque[str | None] = deque()
-        self._runners: dict[str, _Runner] = {}
+        self._runners: dict[str, _Runner] = {}  # this state and `requests`: under self._lock
         self._slots: dict[str, Slots] = {}
         self._modified: dict[str, int] = {}
-        self._rng = random.Random(self.config.seed)
-        self._stopping = threading.Event()
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("FakeOllama is not running; call start() first")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def start(self) -> FakeOllama:
-        if self._httpd is not None:
-            raise RuntimeError("FakeOllama is already running")
-        self._stopping.clear()
-        self._httpd = _Server(self, self.port)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; requests in progress (even a "hang") are cut off, not waited for."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        httpd.server_close()
-        with httpd.lock:
-            connections, handlers = list(httpd.connections), list(httpd.handlers)
-        for conn in connections:
-            with suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        deadline = time.monotonic() + 2.0
-        for thread in [*handlers, self._thread]:
-            if thread is not None:
-                thread.join(max(0.0, deadline - time.monotonic()))
-
-    def __enter__(self) -> FakeOllama:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def inject(self, fault: str, count: int = 1) -> None:
-        """Give the next `count` generating /api/chat or /api/generate requests this fault."""
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULTS)}")
-        with self._lock:
-            self._faults.extend([fault] * count)
 
     def inject_sequence(self, faults: list[str | None]) -> None:
         """Give the next generating requests these faults in order; None serves one normally."""
-        for fault in faults:
-            if fault is not None and fault not in FAULTS:
-                raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULTS)}")
+        self._check_faults(faults)
         with self._lock:
             self._faults.extend(faults)
 
@@ -436,18 +343,6 @@ class FakeOllama:
         with self._lock:
             self.requests.append((method, path, body))
             self.headers.append((path, headers))
-
-    def _jittered(self, seconds: float) -> float:
-        with self._lock:
-            return seconds * (1.0 + self.config.jitter * self._rng.uniform(-1.0, 1.0))
-
-    def _wait_until(self, deadline: float) -> None:
-        """Sleep until perf_counter() reaches `deadline`; raise _Stopped if the server stops."""
-        while (remaining := deadline - time.perf_counter()) > 0:
-            if self._stopping.wait(remaining):
-                break
-        if self._stopping.is_set():
-            raise _Stopped
 
     def _pause(self, seconds: float) -> None:
         """Sleep `seconds` ± jitter."""
@@ -468,18 +363,10 @@ class FakeOllama:
                 self._modified[key] = time.time_ns() - 86_400 * 10**9 - index * 60 * 10**9
             return self._modified[key]
 
-    def _pop_fault(self) -> str | None:
-        with self._lock:
-            return self._faults.popleft() if self._faults else None
-
     def _slot(self, model: FakeModel) -> Slots:
         with self._lock:
             slots = max(1, self.config.num_parallel)
             return self._slots.setdefault(model.name.lower(), Slots(slots))
-
-    def _acquire(self, slot: Slots) -> None:
-        if not slot.acquire(self._stopping):
-            raise _Stopped
 
     def _load(self, model: FakeModel, options: Body, keep_alive_ns: int) -> None:
         """Make `model` resident with these runner options, paying load_s when (re)loading."""
@@ -526,53 +413,11 @@ class FakeOllama:
                 del self._runners[key]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, fake: FakeOllama, port: int = 0) -> None:
-        self.fake = fake
-        self.lock = threading.Lock()
-        self.connections: set[socket.socket] = set()
-        self.handlers: set[threading.Thread] = set()
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up with data unread (e.g. after an error line) resets the
-        # connection while the handler waits for its next request: normal, not worth a trace.
-        if not self.fake._stopping.is_set() and not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # Go sets TCP_NODELAY on every TCP connection
-    _streaming = False
+class _Handler(FakeHandler[FakeOllama]):
+    stream_type = NDJSON_TYPE
     _hold_open = False
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    @property
-    def fake(self) -> FakeOllama:
-        return cast(_Server, self.server).fake
-
-    def setup(self) -> None:
-        super().setup()
-        server = cast(_Server, self.server)
-        with server.lock:
-            server.connections.add(self.connection)
-            server.handlers.add(threading.current_thread())
-
-    def finish(self) -> None:
-        with suppress(OSError):
-            super().finish()
-        server = cast(_Server, self.server)
-        with server.lock:
-            server.connections.discard(self.connection)
-            server.handlers.discard(threading.current_thread())
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # keep test output clean
 
     def send_response(self, code: int, message: str | None = None) -> None:
         self.send_response_only(code, message)  # like Go: a Date header and no Server header
@@ -589,30 +434,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, obj: Body) -> None:
         self._send(status, _dumps(obj), JSON_TYPE)
 
-    def _begin_stream(self) -> None:
-        if not self._streaming:
-            self._streaming = True
-            self.send_response(200)
-            self.send_header("Content-Type", NDJSON_TYPE)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-
     def _line(self, obj: Body) -> None:
-        """One NDJSON line as one HTTP chunk, written (hence flushed) at once."""
-        self._begin_stream()
-        data = _dumps(obj) + b"\n"
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-
-    def _end_stream(self) -> None:
-        self.wfile.write(b"0\r\n\r\n")
-
-    def _reset(self) -> None:
-        """Abort the connection with a TCP RST (SO_LINGER 0, then close)."""
-        self.close_connection = True
-        with suppress(OSError):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.rfile.close()
-        self.connection.close()
+        """One NDJSON line as one HTTP chunk."""
+        self._write_chunk(_dumps(obj) + b"\n")
 
     def _linger(self) -> None:
         """Keep the connection open, sending nothing, until the client hangs up or stop()."""
@@ -646,7 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._route(path, raw, parsed, started_ns)
             if self._hold_open:  # after the slot is released: the model is free for others
                 self._linger()
-        except (_Stopped, OSError):  # stopping, or the peer went away: drop the connection
+        except (Stopped, OSError):  # stopping, or the peer went away: drop the connection
             self.close_connection = True
 
     def _route(self, path: str, raw: bytes, parsed: Any, started_ns: int) -> None:
@@ -879,7 +703,7 @@ class _Handler(BaseHTTPRequestHandler):
             if body.get("stream") is not False:
                 self._begin_stream()
             fake._stopping.wait()
-            raise _Stopped
+            raise Stopped
         options = _options(body)
         keep_alive_ns = DEFAULT_KEEP_ALIVE_NS if keep_alive is None else keep_alive
         slot = fake._slot(model)

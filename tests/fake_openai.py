@@ -29,22 +29,15 @@ import binascii
 import io
 import json
 import math
-import random
 import re
-import socket
-import struct
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
-from fake_ollama import Slots
+from fake_http import FakeHandler, FakeServer, Slots, Stopped
 from PIL import Image
 
 FAULTS = ("404", "500", "503", "midstream_error", "truncated", "no_done", "reset", "hang")
@@ -98,74 +91,21 @@ class _ErrorReply(Exception):
         self.status, self.message, self.kind = status, message, kind
 
 
-class _Stopped(Exception):
-    """The server is stopping: abandon the request."""
-
-
 def _error(status: int, message: str, kind: str) -> Body:
     return {"error": {"code": status, "message": message, "type": kind}}
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeServer[FakeOpenAIConfig]):
     """A running fake OpenAI-compatible server; see the module docstring. A context manager."""
 
+    faults = FAULTS
+    quiet = True  # a client that hung up mid-stream is normal here
+
     def __init__(self, config: FakeOpenAIConfig | None = None) -> None:
-        self.config = config or FakeOpenAIConfig()
+        super().__init__(config or FakeOpenAIConfig(), _Handler)
         self.requests: list[tuple[str, str, Body | None]] = []
         self.authorizations: list[str | None] = []  # each request's Authorization header
-        self._lock = threading.Lock()
         self._slots = Slots(max(1, self.config.parallel))  # -np: requests generating at once
-        self._faults: deque[str] = deque()
-        self._rng = random.Random(self.config.seed)
-        self._stopping = threading.Event()
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("FakeOpenAI is not running; call start() first")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def start(self) -> FakeOpenAI:
-        self._stopping.clear()
-        self._httpd = _Server(self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; requests in progress (even a "hang") are cut off, not waited for."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        httpd.server_close()
-        with httpd.lock:
-            connections, handlers = list(httpd.connections), list(httpd.handlers)
-        for conn in connections:
-            with suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        deadline = time.monotonic() + 2.0
-        for thread in [*handlers, self._thread]:
-            if thread is not None:
-                thread.join(max(0.0, deadline - time.monotonic()))
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def inject(self, fault: str, count: int = 1) -> None:
-        """Give the next `count` generating chat completions this fault."""
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULTS)}")
-        with self._lock:
-            self._faults.extend([fault] * count)
 
     def chats(self) -> list[Body]:
         """The bodies of every chat completion received, in order."""
@@ -175,63 +115,9 @@ class FakeOpenAI:
         with self._lock:
             self.requests.append((method, path, body))
 
-    def _pop_fault(self) -> str | None:
-        with self._lock:
-            return self._faults.popleft() if self._faults else None
 
-    def _jittered(self, seconds: float) -> float:
-        with self._lock:
-            return seconds * (1.0 + self.config.jitter * self._rng.uniform(-1.0, 1.0))
-
-    def _wait_until(self, deadline: float) -> None:
-        while (remaining := deadline - time.perf_counter()) > 0:
-            if self._stopping.wait(remaining):
-                break
-        if self._stopping.is_set():
-            raise _Stopped
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, fake: FakeOpenAI) -> None:
-        self.fake = fake
-        self.lock = threading.Lock()
-        self.connections: set[socket.socket] = set()
-        self.handlers: set[threading.Thread] = set()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that hung up mid-stream is normal here
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    _streaming = False
-
-    @property
-    def fake(self) -> FakeOpenAI:
-        return cast(_Server, self.server).fake
-
-    def setup(self) -> None:
-        super().setup()
-        server = cast(_Server, self.server)
-        with server.lock:
-            server.connections.add(self.connection)
-            server.handlers.add(threading.current_thread())
-
-    def finish(self) -> None:
-        with suppress(OSError):
-            super().finish()
-        server = cast(_Server, self.server)
-        with server.lock:
-            server.connections.discard(self.connection)
-            server.handlers.discard(threading.current_thread())
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+class _Handler(FakeHandler[FakeOpenAI]):
+    stream_type = "text/event-stream"
 
     def send_response(self, code: int, message: str | None = None) -> None:
         self.send_response_only(code, message)
@@ -247,29 +133,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _event(self, data: str) -> None:
         """One server-sent event as one HTTP chunk, written (hence flushed) at once."""
-        self._raw(f"data: {data}\n\n".encode())
-
-    def _raw(self, payload: bytes) -> None:
-        if not self._streaming:
-            self._streaming = True
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
+        self._write_chunk(f"data: {data}\n\n".encode())
 
     def _chunk(self, obj: Body) -> None:
         self._event(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
-
-    def _end_stream(self) -> None:
-        self.wfile.write(b"0\r\n\r\n")
-
-    def _reset(self) -> None:
-        self.close_connection = True
-        with suppress(OSError):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.rfile.close()
-        self.connection.close()
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -296,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._end_stream()
             else:
                 self._json(error.status, body)
-        except (_Stopped, OSError):
+        except (Stopped, OSError):
             self.close_connection = True
 
     def _route(self, path: str, raw: bytes, parsed: Any) -> None:
@@ -408,11 +275,12 @@ class _Handler(BaseHTTPRequestHandler):
         stream = body.get("stream") is True
         if fault == "hang":
             if stream:
-                self._raw(b":\n\n")  # headers and llama-server's keep-alive comment, then nothing
+                self._write_chunk(
+                    b":\n\n"
+                )  # headers, llama-server's keep-alive comment, then nothing
             fake._stopping.wait()
-            raise _Stopped
-        if not fake._slots.acquire(fake._stopping):
-            raise _Stopped
+            raise Stopped
+        fake._acquire(fake._slots)
         try:
             self._generate(body, prompt_tokens, fault, stream)
         finally:
