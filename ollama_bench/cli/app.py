@@ -19,6 +19,7 @@ from ollama_bench.errors import UsageError
 from ollama_bench.models import TargetSpec
 from ollama_bench.targets.auth import parse_headers
 from ollama_bench.targets.spec import DEFAULT_TARGETS, parse_targets
+from ollama_bench.vision.scenarios import builtin_names
 
 EXIT_CODES = (
     "Exit codes: 0 the run completed (failed requests are counted, not fatal); "
@@ -69,6 +70,75 @@ FileOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 DebugOpt = Annotated[bool, typer.Option(help="Show tracebacks.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+# -- what `obench vision` and `obench load` both send, declared once so the two cannot drift ----
+
+ScenarioOpt = Annotated[
+    str,
+    typer.Option(
+        "--scenario",
+        "-s",
+        envvar="OBENCH_SCENARIO",
+        help=f"Built-in scenario ({', '.join(builtin_names())}) or a scenario .json file.",
+    ),
+]
+BenchModelOpt = Annotated[
+    str,
+    typer.Option(
+        envvar="OBENCH_MODEL",
+        help="Model to benchmark as the servers list it (Ollama tag, or id in /v1/models).",
+    ),
+]
+FormatOpt = Annotated[
+    bool,
+    typer.Option(
+        "--format/--no-format",
+        envvar="OBENCH_FORMAT",
+        help="Send the reply's JSON schema as Ollama's `format` (OpenAI-compatible: "
+        "`response_format`), or nothing.",
+    ),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        min=0.1,
+        envvar="OBENCH_TIMEOUT",
+        help="Seconds one request may take in all; CPU servers need minutes.",
+    ),
+]
+NumCtxOpt = Annotated[
+    int,
+    typer.Option(
+        min=256,
+        envvar="OBENCH_NUM_CTX",
+        help="Context window sent to every target, so GPU and CPU servers run the same.",
+    ),
+]
+NumPredictOpt = Annotated[
+    int, typer.Option(min=1, envvar="OBENCH_NUM_PREDICT", help="Most tokens a reply may have.")
+]
+KeepAliveOpt = Annotated[
+    str,
+    typer.Option(
+        envvar="OBENCH_KEEP_ALIVE",
+        help="How long Ollama keeps the model loaded after each request (Go duration).",
+    ),
+]
+OutOpt = Annotated[
+    Path, typer.Option(envvar="OBENCH_OUT", help="Run file (.jsonl) or folder for it.")
+]
+MonitorOpt = Annotated[
+    bool,
+    typer.Option(
+        "--monitor/--no-monitor",
+        envvar="OBENCH_MONITOR",
+        help="Sample each target's container (CPU %, memory; Docker), the GPUs "
+        "(nvidia-smi, with power) and CPU package energy (RAPL) about once a second.",
+    ),
+]
+SummaryJsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the summary as JSON on stdout instead of tables.")
+]
 
 
 def http_headers(headers: list[str] | None) -> dict[str, SecretStr]:

@@ -9,12 +9,20 @@ from typing import Annotated, Any
 import typer
 
 from ollama_bench.cli.app import (
+    BenchModelOpt,
     DebugOpt,
+    FormatOpt,
     HeaderOpt,
-    JsonOpt,
-    ModelOpt,
+    KeepAliveOpt,
+    MonitorOpt,
+    NumCtxOpt,
+    NumPredictOpt,
+    OutOpt,
     QuietOpt,
+    ScenarioOpt,
+    SummaryJsonOpt,
     TargetOpt,
+    TimeoutOpt,
     app,
     parse_levels,
     target_specs,
@@ -29,7 +37,7 @@ from ollama_bench.models import RequestSettings
 from ollama_bench.views.load_tables import LoadProgress, render_load
 from ollama_bench.views.tables import print_notices, print_probe, progress_bar
 from ollama_bench.vision import preflight
-from ollama_bench.vision.scenarios import builtin_names, load_scenario
+from ollama_bench.vision.scenarios import load_scenario
 
 LOAD_EXIT = (
     "Exit codes: 0 the sweep completed (failed requests are counted, not fatal); 2 usage or "
@@ -42,18 +50,10 @@ LOAD_EXIT = (
 
 @app.command(epilog=LOAD_EXIT)
 def load(
-    scenario: Annotated[
-        str,
-        typer.Option(
-            "--scenario",
-            "-s",
-            envvar="OBENCH_SCENARIO",
-            help=f"Built-in scenario ({', '.join(builtin_names())}) or a scenario .json file.",
-        ),
-    ] = "cctv",
+    scenario: ScenarioOpt = "cctv",
     target: TargetOpt = None,
     header: HeaderOpt = None,
-    model: ModelOpt = "llama3.2-vision",
+    model: BenchModelOpt = "llama3.2-vision",
     images: Annotated[
         Path | None,
         typer.Option(envvar="OBENCH_IMAGES", help="Folder of your own images, sent in turn."),
@@ -103,24 +103,10 @@ def load(
             help="Sequential warm-up requests per target before its first step (not counted).",
         ),
     ] = 1,
-    structured: Annotated[
-        bool,
-        typer.Option(
-            "--format/--no-format",
-            envvar="OBENCH_FORMAT",
-            help="Send the reply's JSON schema as Ollama's `format`, or nothing.",
-        ),
-    ] = True,
-    timeout: Annotated[
-        float,
-        typer.Option(min=0.1, envvar="OBENCH_TIMEOUT", help="Seconds one request may take in all."),
-    ] = 600.0,
-    num_ctx: Annotated[
-        int, typer.Option(min=256, envvar="OBENCH_NUM_CTX", help="Context window sent.")
-    ] = 4096,
-    num_predict: Annotated[
-        int, typer.Option(min=1, envvar="OBENCH_NUM_PREDICT", help="Most tokens a reply may have.")
-    ] = 1024,
+    structured: FormatOpt = True,
+    timeout: TimeoutOpt = 600.0,
+    num_ctx: NumCtxOpt = 4096,
+    num_predict: NumPredictOpt = 1024,
     seed: Annotated[
         int,
         typer.Option(
@@ -128,21 +114,10 @@ def load(
             help="Sampling seed, and the seed of the open-loop arrival schedules.",
         ),
     ] = 42,
-    keep_alive: Annotated[
-        str, typer.Option(envvar="OBENCH_KEEP_ALIVE", help="Ollama keep_alive (Go duration).")
-    ] = "30m",
-    out: Annotated[
-        Path, typer.Option(envvar="OBENCH_OUT", help="Run file (.jsonl) or folder for it.")
-    ] = Path("obench-runs"),
-    monitor: Annotated[
-        bool,
-        typer.Option(
-            "--monitor/--no-monitor",
-            envvar="OBENCH_MONITOR",
-            help="Sample containers, GPUs (with power) and CPU package energy during the run.",
-        ),
-    ] = True,
-    json_output: JsonOpt = False,
+    keep_alive: KeepAliveOpt = "30m",
+    out: OutOpt = Path("obench-runs"),
+    monitor: MonitorOpt = True,
+    json_output: SummaryJsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:

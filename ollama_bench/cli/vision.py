@@ -10,7 +10,19 @@ import typer
 
 from ollama_bench.cli.app import (
     EXIT_CODES,
+    BenchModelOpt,
+    DebugOpt,
+    FormatOpt,
     HeaderOpt,
+    KeepAliveOpt,
+    MonitorOpt,
+    NumCtxOpt,
+    NumPredictOpt,
+    OutOpt,
+    QuietOpt,
+    ScenarioOpt,
+    SummaryJsonOpt,
+    TimeoutOpt,
     app,
     http_headers,
     parse_levels,
@@ -44,7 +56,7 @@ from ollama_bench.vision.resume import (
     source_of,
     target_record,
 )
-from ollama_bench.vision.scenarios import builtin_names, load_scenario
+from ollama_bench.vision.scenarios import load_scenario
 from ollama_bench.vision.sizes import sized_scenario
 from ollama_bench.vision.summary import RunSummary
 
@@ -79,15 +91,7 @@ RUN_FLAGS = {
 @app.command(epilog=EXIT_CODES)
 def vision(
     ctx: typer.Context,
-    scenario: Annotated[
-        str,
-        typer.Option(
-            "--scenario",
-            "-s",
-            envvar="OBENCH_SCENARIO",
-            help=f"Built-in scenario ({', '.join(builtin_names())}) or a scenario .json file.",
-        ),
-    ] = "cctv",
+    scenario: ScenarioOpt = "cctv",
     target: Annotated[
         list[str] | None,
         typer.Option(
@@ -95,13 +99,7 @@ def vision(
         ),
     ] = None,
     header: HeaderOpt = None,
-    model: Annotated[
-        str,
-        typer.Option(
-            envvar="OBENCH_MODEL",
-            help="Model to benchmark as the servers list it (Ollama tag, or id in /v1/models).",
-        ),
-    ] = "llama3.2-vision",
+    model: BenchModelOpt = "llama3.2-vision",
     images: Annotated[
         Path | None,
         typer.Option(
@@ -153,47 +151,15 @@ def vision(
             help="Warm-up requests per target: stored, left out of statistics.",
         ),
     ] = 1,
-    structured: Annotated[
-        bool,
-        typer.Option(
-            "--format/--no-format",
-            envvar="OBENCH_FORMAT",
-            help="Send the reply's JSON schema as Ollama's `format` (OpenAI-compatible: "
-            "`response_format`), or nothing.",
-        ),
-    ] = True,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            min=0.1,
-            envvar="OBENCH_TIMEOUT",
-            help="Seconds one request may take in all; CPU servers need minutes.",
-        ),
-    ] = 600.0,
-    num_ctx: Annotated[
-        int,
-        typer.Option(
-            min=256,
-            envvar="OBENCH_NUM_CTX",
-            help="Context window sent to every target, so GPU and CPU servers run the same.",
-        ),
-    ] = 4096,
-    num_predict: Annotated[
-        int, typer.Option(min=1, envvar="OBENCH_NUM_PREDICT", help="Most tokens a reply may have.")
-    ] = 1024,
+    structured: FormatOpt = True,
+    timeout: TimeoutOpt = 600.0,
+    num_ctx: NumCtxOpt = 4096,
+    num_predict: NumPredictOpt = 1024,
     seed: Annotated[
         int, typer.Option(envvar="OBENCH_SEED", help="Sampling seed (temperature is 0).")
     ] = 42,
-    keep_alive: Annotated[
-        str,
-        typer.Option(
-            envvar="OBENCH_KEEP_ALIVE",
-            help="How long Ollama keeps the model loaded after each request (Go duration).",
-        ),
-    ] = "30m",
-    out: Annotated[
-        Path, typer.Option(envvar="OBENCH_OUT", help="Run file (.jsonl) or folder for it.")
-    ] = Path("obench-runs"),
+    keep_alive: KeepAliveOpt = "30m",
+    out: OutOpt = Path("obench-runs"),
     pull: Annotated[
         bool,
         typer.Option(
@@ -231,15 +197,7 @@ def vision(
             "sha256. llama3.2-vision looks at 1120 px at most.",
         ),
     ] = None,
-    monitor: Annotated[
-        bool,
-        typer.Option(
-            "--monitor/--no-monitor",
-            envvar="OBENCH_MONITOR",
-            help="Sample each target's container (CPU %, memory; Docker), the GPUs "
-            "(nvidia-smi, with power) and CPU package energy (RAPL) about once a second.",
-        ),
-    ] = True,
+    monitor: MonitorOpt = True,
     image_sizes: Annotated[
         str | None,
         typer.Option(
@@ -248,11 +206,9 @@ def vision(
             "kept) to each longest side in pixels, e.g. 448,672,896,1120, and report each size.",
         ),
     ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the summary as JSON on stdout instead of tables.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+    json_output: SummaryJsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
 ) -> None:
     """Send the scenario's images to every target, time, validate and score each reply, and report.
 
