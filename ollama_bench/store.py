@@ -37,6 +37,11 @@ def default_run_path(directory: Path, label: str, started_at: datetime, run_id: 
     return directory / f"{stamp}-{label}-{run_id[:8]}.jsonl"
 
 
+def run_path(out: Path, label: str, started_at: datetime, run_id: str) -> Path:
+    """`out` itself when it names a .jsonl file, else a time-stamped file inside it (--out)."""
+    return out if out.suffix == ".jsonl" else default_run_path(out, label, started_at, run_id)
+
+
 def json_line(record: BaseModel) -> bytes:
     """One record as a UTF-8 JSON line. Text no UTF-8 file can hold (a lone surrogate from a
     server) is stored as U+FFFD rather than failing the record."""

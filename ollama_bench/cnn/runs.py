@@ -37,13 +37,8 @@ from ollama_bench.cnn.summary import InferSummary, summarise_infer
 from ollama_bench.cnn.train_summary import TrainSummary, summarise_train
 from ollama_bench.errors import UsageError
 from ollama_bench.ops.host import host_info
-from ollama_bench.store import RunWriter, default_run_path
+from ollama_bench.store import RunWriter, run_path
 from ollama_bench.views.tables import progress_bar
-
-
-def run_path(out: Path, label: str, started_at: datetime, run_id: str) -> Path:
-    """`out` itself when it names a .jsonl file, else a time-stamped file inside it."""
-    return out if out.suffix == ".jsonl" else default_run_path(out, label, started_at, run_id)
 
 
 class _Recorder:

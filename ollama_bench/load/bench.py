@@ -41,7 +41,7 @@ from ollama_bench.models import (
 )
 from ollama_bench.ops.host import host_info
 from ollama_bench.ops.utilisation import Monitor
-from ollama_bench.store import RunWriter, default_run_path
+from ollama_bench.store import RunWriter, run_path
 from ollama_bench.targets import open_target
 from ollama_bench.vision.bench import probe_targets, read_placements
 from ollama_bench.vision.scenarios import Scenario
@@ -167,13 +167,7 @@ async def run_load(
             monitor = await asyncio.to_thread(Monitor.plan, usable_specs)
         started_at = datetime.now(UTC)
         header = _header(job, infos, started_at, monitor.monitoring)
-        out = job.out
-        label = f"{job.scenario.name}-load"
-        path = (
-            out
-            if out.suffix == ".jsonl"
-            else default_run_path(out, label, started_at, header.run_id)
-        )
+        path = run_path(job.out, f"{job.scenario.name}-load", started_at, header.run_id)
         writer = RunWriter(path, header)
         outcome.run_file = path
         seq = itertools.count()

@@ -38,7 +38,7 @@ from ollama_bench.models import (
 )
 from ollama_bench.ops.host import host_info
 from ollama_bench.ops.utilisation import Monitor
-from ollama_bench.store import RunWriter, default_run_path
+from ollama_bench.store import RunWriter, run_path
 from ollama_bench.targets import open_target
 from ollama_bench.targets.base import Target, TargetFailure
 from ollama_bench.vision.health import DEFAULT_GIVE_UP_AFTER, TargetHealth
@@ -178,12 +178,7 @@ def _open(
     point = job.resume
     if point is None:
         header = _header(job, infos, started_at, monitor.monitoring)
-        out = job.out
-        path = (
-            out
-            if out.suffix == ".jsonl"
-            else default_run_path(out, job.scenario.name, started_at, header.run_id)
-        )
+        path = run_path(job.out, job.scenario.name, started_at, header.run_id)
         return header, RunWriter(path, header), 0, 0
     writer = RunWriter(point.path, None)
     segment = Segment(
