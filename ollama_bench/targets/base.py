@@ -19,6 +19,7 @@ from ollama_bench.models import (
     Placement,
     RequestError,
     RequestSettings,
+    ServerTimings,
     TargetInfo,
     TargetSpec,
     TextBox,
@@ -28,6 +29,29 @@ from ollama_bench.untrusted import clip, storable
 
 #: A server's error text is kept up to this length: a megabyte of it per sample helps no one.
 MAX_ERROR_CHARS = 2000
+#: How long a server's probe calls, and any request's connect, may take.
+PROBE_TIMEOUT_S = 10.0
+#: No pool cap: under load (obench load) a request waiting for a pooled connection would be
+#: timed as the server's latency; keep-alive for all so none pays a new connection.
+UNPOOLED = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+
+
+def request_timeout(settings: RequestSettings) -> httpx.Timeout:
+    """A request may take --timeout in all; connecting, no longer than the probe waits."""
+    return httpx.Timeout(settings.timeout_s, connect=PROBE_TIMEOUT_S)
+
+
+def server_info(spec: TargetSpec) -> TargetInfo:
+    """What a server's probe starts from: the target as given (its --header names, never
+    their values), not yet reached."""
+    return TargetInfo(
+        name=spec.name,
+        url=spec.url,
+        options=spec.options,
+        api=spec.api,
+        images=spec.images,
+        sent_headers=sorted(spec.headers),
+    )
 
 
 def transport_error(exc: BaseException, timeout_s: float) -> RequestError:
@@ -108,6 +132,16 @@ class ChunkClock:
         """
         offsets = [(t - self.started_ns) // 1000 for t in self._arrivals_ns]
         return [b - a for a, b in zip([0, *offsets], offsets, strict=False)]
+
+    def timing(self, latency_ns: int, server: ServerTimings | None) -> Timing:
+        """The request's timing: `latency_ns` as read at its end, this clock's TTFT and gaps,
+        and what the server reported (None when it reported nothing usable)."""
+        return Timing(
+            latency_ns=latency_ns,
+            ttft_ns=self.ttft_ns,
+            server=server,
+            chunk_gaps_us=self.chunk_gaps_us(),
+        )
 
 
 class Target(Protocol):

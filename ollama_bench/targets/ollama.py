@@ -25,20 +25,22 @@ from ollama_bench.models import (
     ServerTimings,
     TargetInfo,
     TargetSpec,
-    Timing,
 )
 from ollama_bench.targets.auth import request_headers
 from ollama_bench.targets.base import (
     MAX_ERROR_CHARS,
+    PROBE_TIMEOUT_S,
+    UNPOOLED,
     ChunkClock,
     Exchange,
     TargetFailure,
+    request_timeout,
+    server_info,
     shared_tls_context,
     transport_error,
 )
 from ollama_bench.untrusted import clip, storable
 
-PROBE_TIMEOUT_S = 10.0
 #: How long to wait for the end of a stream after its final `done: true` chunk.
 DRAIN_S = 0.5
 
@@ -123,14 +125,14 @@ class OllamaTarget:
     def __init__(self, spec: TargetSpec, settings: RequestSettings) -> None:
         self.spec = spec
         self.settings = settings
-        timeout = httpx.Timeout(settings.timeout_s, connect=PROBE_TIMEOUT_S)
         headers = request_headers(spec)  # the same on every call, the /api/version probe too
-        # No pool cap: under load (obench load) a request waiting for a pooled connection would
-        # be timed as the server's latency; keep-alive for all so none pays a new connection.
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
         tls = shared_tls_context()
         self._client = ollama.AsyncClient(
-            host=spec.endpoint, timeout=timeout, headers=headers, limits=limits, verify=tls
+            host=spec.endpoint,
+            timeout=request_timeout(settings),
+            headers=headers,
+            limits=UNPOOLED,
+            verify=tls,
         )
         self._http = httpx.AsyncClient(
             base_url=spec.endpoint, timeout=PROBE_TIMEOUT_S, headers=headers, verify=tls
@@ -156,14 +158,7 @@ class OllamaTarget:
 
     async def probe(self) -> TargetInfo:
         """Reachable? Which version? Is the model there? Never raises for a server's fault."""
-        info = TargetInfo(
-            name=self.spec.name,
-            url=self.spec.url,
-            options=self.spec.options,
-            api=self.spec.api,
-            images=self.spec.images,
-            sent_headers=sorted(self.spec.headers),
-        )
+        info = server_info(self.spec)
         model = self.settings.model
         try:
             response = await self._http.get("/api/version")
@@ -305,12 +300,7 @@ class OllamaTarget:
                 kind="truncated", message="stream ended without a final done chunk"
             )
         server = _server_timings(final) if final is not None else None
-        timing = Timing(
-            latency_ns=latency_ns,
-            ttft_ns=clock.ttft_ns,
-            server=server,
-            chunk_gaps_us=clock.chunk_gaps_us(),
-        )
+        timing = clock.timing(latency_ns, server)
         return Exchange(reply=storable("".join(parts)), timing=timing, error=error)
 
 

@@ -31,20 +31,22 @@ from ollama_bench.models import (
     ServerTimings,
     TargetInfo,
     TargetSpec,
-    Timing,
 )
 from ollama_bench.targets.auth import request_headers
 from ollama_bench.targets.base import (
     MAX_ERROR_CHARS,
+    PROBE_TIMEOUT_S,
+    UNPOOLED,
     ChunkClock,
     Exchange,
+    request_timeout,
+    server_info,
     shared_tls_context,
     transport_error,
 )
 from ollama_bench.targets.ollama import canonical_model
 from ollama_bench.untrusted import clip, storable
 
-PROBE_TIMEOUT_S = 10.0
 #: The probe's one-token structured request: a busy CPU server may take a while to start it.
 FORMAT_PROBE_TIMEOUT_S = 60.0
 #: Statuses with which a server refuses a request body it does not understand.
@@ -158,14 +160,12 @@ class OpenAITarget:
         self.settings = settings
         self.server: str | None = None  # "llama.cpp" once /props has answered
         self.form: ResponseFormat = "json_schema"  # the probe falls back to json_object once
-        timeout = httpx.Timeout(settings.timeout_s, connect=PROBE_TIMEOUT_S)
         headers = request_headers(spec, OPENAI_API_KEY_ENV)  # every call, the probe's too
         self._http = httpx.AsyncClient(
             base_url=spec.endpoint,
-            timeout=timeout,
+            timeout=request_timeout(settings),
             headers=headers,
-            # as in ollama.py: no request waits for a pooled connection while it is timed
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+            limits=UNPOOLED,
             verify=shared_tls_context(),
         )
 
@@ -186,14 +186,7 @@ class OpenAITarget:
         """`/v1/models` (model present), llama.cpp's `/props` (build, context, vision) where it
         answers, and which `response_format` form the server accepts. Never raises."""
         spec, model = self.spec, self.settings.model
-        info = TargetInfo(
-            name=spec.name,
-            url=spec.url,
-            options=spec.options,
-            api=spec.api,
-            images=spec.images,
-            sent_headers=sorted(spec.headers),
-        )
+        info = server_info(spec)
         try:
             response = await self._http.get("/v1/models", timeout=PROBE_TIMEOUT_S)
             if response.status_code != 200:
@@ -368,12 +361,7 @@ class OpenAITarget:
         if error is None and finish is None:
             error = RequestError(kind="truncated", message="stream ended without a finish_reason")
         server = server_timings(usage, timings, finish) if finish is not None else None
-        timing = Timing(
-            latency_ns=latency_ns,
-            ttft_ns=clock.ttft_ns,
-            server=server,
-            chunk_gaps_us=clock.chunk_gaps_us(),
-        )
+        timing = clock.timing(latency_ns, server)
         return Exchange(reply="".join(parts), timing=timing, error=error)
 
 
