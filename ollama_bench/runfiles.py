@@ -28,8 +28,9 @@ from ollama_bench.cnn.records import (
 from ollama_bench.cnn.summary import InferSummary, summarise_infer
 from ollama_bench.cnn.train_summary import TrainSummary, summarise_train
 from ollama_bench.errors import UsageError
-from ollama_bench.load.records import LoadRun, load_run_of
+from ollama_bench.load.records import LoadFooter, LoadRun, load_run_of
 from ollama_bench.load.summary import LoadSummary, summarise_load
+from ollama_bench.models import RunFooter
 from ollama_bench.store import (
     VisionRun,
     invalid_record,
@@ -109,6 +110,11 @@ def kind_of(record: dict[str, Any]) -> str | None:
     return None
 
 
+def _interrupted(footer: RunFooter | LoadFooter | Footer | None) -> bool:
+    """A run file without a footer was cut short too (killed, or the disk filled)."""
+    return footer is None or footer.interrupted
+
+
 def vision_summary(run: VisionRun, path: Path) -> RunSummary:
     """The summary `obench vision` printed, again from the file (resumed segments as one run)."""
     footer = run.footer
@@ -116,7 +122,7 @@ def vision_summary(run: VisionRun, path: Path) -> RunSummary:
         run.header,
         run.samples,
         str(path),
-        interrupted=footer is None or footer.interrupted,
+        interrupted=_interrupted(footer),
         placements=footer.placements if footer else [],
         utilisation=run.utilisation,
         stop=footer.stop if footer else None,
@@ -131,7 +137,7 @@ def load_summary(run: LoadRun, path: Path) -> LoadSummary:
         run.header,
         run.samples,
         str(path),
-        interrupted=footer is None or footer.interrupted,
+        interrupted=_interrupted(footer),
         utilisation=run.utilisation,
         placements=footer.placements if footer else [],
     )
@@ -149,10 +155,6 @@ def _records(
         )
     except ValidationError as exc:
         raise invalid_record(path, exc) from None
-
-
-def _interrupted(footer: Footer | None) -> bool:
-    return footer is None or footer.interrupted
 
 
 def read_report(path: Path) -> Report:
