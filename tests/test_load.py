@@ -369,3 +369,47 @@ def test_concurrent_clients_keep_what_the_probe_found(
     forms = {body["response_format"]["type"] for body in chats[-7:] if body}
     assert forms == {"json_object"}
     assert all(body and body.get("cache_prompt") is False for body in chats[-7:])
+
+
+def test_full_disk_at_the_footer_exits_74(
+    fake_ollama: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_run_file_faults import DiskFills, whole_lines
+
+    from ollama_bench import store
+    from ollama_bench.store import RunWriter
+
+    server = fake_ollama(prompt_eval_s=0.01, reply=REPLY)
+    filling = DiskFills(room=10**9)
+    monkeypatch.setattr(store, "os", filling)
+    real_close = RunWriter.close
+
+    def close(self: RunWriter, footer: Any = None) -> None:
+        filling.room = 0  # every request fitted; the footer does not
+        real_close(self, footer)
+
+    monkeypatch.setattr(RunWriter, "close", close)
+    out = tmp_path / "l.jsonl"
+    args = ["load", "-q", "--json", "--no-monitor", "-t", f"t={server.url}"]
+    args += ["--concurrency", "1", "--requests", "3", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 74, result.output
+    assert json.loads(result.stdout)["targets"][0]["steps"][0]["completed"] == 3
+    kinds = [r["kind"] for r in whole_lines(out)]
+    assert kinds[0] == "header" and "footer" not in kinds and kinds.count("sample") == 4
+
+
+def test_the_ocr_baseline_answers_under_load(fake_ollama: Make, tmp_path: Path) -> None:
+    pytest.importorskip("rapidocr_onnxruntime", reason="the [ocr] extra is not installed")
+    server = fake_ollama(prompt_eval_s=0.01, reply=REPLY)
+    args = ["load", "-q", "--json", "--no-monitor", "-t", f"srv={server.url}", "-t", "ocr=ocr"]
+    args += ["--concurrency", "1", "--requests", "2", "--out", str(tmp_path / "l.jsonl")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    ocr = next(t for t in summary["targets"] if t["name"] == "ocr")
+    assert ocr["usable"] is True and ocr["placement"]["processor"] == "cpu"
+    (step,) = ocr["steps"]
+    assert (step["sent"], step["completed"], step["valid_rate"]) == (2, 2, 1.0)
+    srv = next(t for t in summary["targets"] if t["name"] == "srv")
+    assert srv["placement"]["loaded"] is True  # read from /api/ps after its steps

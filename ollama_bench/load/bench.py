@@ -156,14 +156,17 @@ async def run_load(
 ) -> LoadSummary:
     """Raises NoTargetError (exit 3) when no target can be used, RunFileError (exit 74) when the
     run file cannot be written (after summarising what was measured); otherwise summarises."""
-    targets = {spec.name: open_target(spec, job.settings) for spec in job.targets}
+    overlays = job.scenario.overlay_task()
+    targets = {spec.name: open_target(spec, job.settings, overlays) for spec in job.targets}
     monitor = Monitor.disabled()
     try:
         infos, usable = await probe_targets(targets, on_probe)
         for image in job.scenario.images:
             _ = image.data  # read every image now, not while a step's clock runs
         if job.monitor:
-            usable_specs = [t.spec for name, t in targets.items() if name in usable]
+            usable_specs = [  # an in-process target has no container or server of its own
+                t.spec for name, t in targets.items() if name in usable and t.spec.api != "ocr"
+            ]
             monitor = await asyncio.to_thread(Monitor.plan, usable_specs)
         started_at = datetime.now(UTC)
         header = _header(job, infos, started_at, monitor.monitoring)
@@ -191,7 +194,8 @@ async def run_load(
                     await _load_target(name, pool, job, writer, outcome, observer, keep, seq)
                 finally:
                     await pool.close()
-                outcome.placements += await read_placements(targets, [name], "run")
+                if targets[name].spec.api == "ollama":  # only Ollama says where it runs
+                    outcome.placements += await read_placements(targets, [name], "run")
             interrupted = False
         finally:
             monitor.stop()
@@ -213,6 +217,8 @@ async def run_load(
                 utilisation=outcome.utilisation,
                 placements=outcome.placements,
             )
+        if writer.failure is not None:  # every request is on disk, but the footer did not fit
+            raise writer.failure
         return outcome.summary
     finally:
         monitor.stop()

@@ -360,7 +360,7 @@ def summarise_load(
                 error=info.error,
                 steps=steps,
                 knees=_knees(steps),
-                placement=chosen_placement(info.name, placements) or info.placement,
+                placement=chosen_placement(info.name, placements, info.placement),
             )
         )
     return LoadSummary(

@@ -339,12 +339,18 @@ def target_energy(
     return summarise_energy(windows, len(done), sum(tokens) if tokens else None, readings)
 
 
-def chosen_placement(name: str, readings: Sequence[PlacementReading]) -> Placement | None:
-    """The reading after the warm-up if the model was loaded then, else the one at the end."""
+def chosen_placement(
+    name: str, readings: Sequence[PlacementReading], probe: Placement | None = None
+) -> Placement | None:
+    """The first reading during the run that found the model loaded (after the warm-up, else at
+    the end); else the probe's, when it found the model loaded (a file without a footer has no
+    reading), else whatever was read."""
     mine = [r for r in readings if r.target == name]
     loaded = [r for r in mine if r.placement.loaded]
     if loaded:
         return loaded[0].placement
+    if probe is not None:
+        return probe
     return mine[0].placement if mine else None
 
 
@@ -427,10 +433,7 @@ def summarise(
         if not info.images:  # its replies describe no image: no accuracy to compare
             summary.accuracy = dict.fromkeys(summary.accuracy)
             summary.accuracy_images = 0
-        chosen = chosen_placement(info.name, placements)
-        if (chosen is None or not chosen.loaded) and info.placement is not None:
-            chosen = info.placement  # no reading during the run (no footer): the probe's
-        summary.placement = chosen
+        summary.placement = chosen_placement(info.name, placements, info.placement)
         summary.utilisation = summarise_utilisation(
             containers.get(info.name), by_target[info.name], utilisation
         )
