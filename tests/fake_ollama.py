@@ -48,8 +48,10 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from fake_http import FakeHandler, FakeServer, Slots, Stopped
-from PIL import Image
+try:
+    from fake_http import FakeHandler, FakeServer, Slots, Stopped
+except ModuleNotFoundError:  # run from the checkout as `python3 -m tests.fake_ollama`
+    from tests.fake_http import FakeHandler, FakeServer, Slots, Stopped
 
 FAULTS = (
     "404",
@@ -829,6 +831,8 @@ class _Handler(FakeHandler[FakeOllama]):
         patch = self.fake.config.image_patch_px
         if patch <= 0:
             return 1
+        from PIL import Image  # here, so that the standalone servers need no Pillow
+
         try:
             with Image.open(io.BytesIO(base64.b64decode(image))) as decoded:
                 width, height = decoded.size  # the header only: nothing is decoded

@@ -37,8 +37,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from fake_http import FakeHandler, FakeServer, Slots, Stopped
-from PIL import Image
+try:
+    from fake_http import FakeHandler, FakeServer, Slots, Stopped
+except ModuleNotFoundError:  # imported as tests.fake_openai, from the checkout
+    from tests.fake_http import FakeHandler, FakeServer, Slots, Stopped
 
 FAULTS = ("404", "500", "503", "midstream_error", "truncated", "no_done", "reset", "hang")
 BUILD_INFO = "b1-0c1e570"
@@ -253,6 +255,8 @@ class _Handler(FakeHandler[FakeOpenAI]):
         patch = self.fake.config.image_patch_px
         if patch <= 0:
             return IMAGE_TOKENS
+        from PIL import Image  # here, as in fake_ollama: the plain servers need no Pillow
+
         try:
             with Image.open(io.BytesIO(decoded)) as image:
                 width, height = image.size  # the header only: nothing is decoded

@@ -10,10 +10,15 @@ import asyncio
 import hashlib
 import json
 import re
+import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -644,3 +649,26 @@ def test_pull_of_an_unknown_model_fails(fake_ollama: Make) -> None:
     assert seen == ["pulling manifest"]
     assert (streamed.value.status_code, streamed.value.error) == (-1, PULL_UNKNOWN)
     assert (single.value.status_code, single.value.error) == (500, PULL_UNKNOWN)
+
+
+def test_standalone_command_runs_on_the_standard_library_alone() -> None:
+    """`python3 -m tests.fake_ollama`, as the README gives it: from the checkout, with no
+    site-packages (-S), so that a newcomer needs nothing installed to start it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    argv = [sys.executable, "-S", "-m", "tests.fake_ollama", "--port", str(port)]
+    with subprocess.Popen(
+        argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as server:
+        try:
+            assert server.stdout is not None
+            first = server.stdout.readline().decode()
+            said = first if server.poll() is None else first + server.stdout.read().decode()
+            assert first.startswith(f"fake Ollama 0.24.0 on http://127.0.0.1:{port}"), said
+            url = f"http://127.0.0.1:{port}/api/version"
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                assert json.loads(answer.read()) == {"version": "0.24.0"}
+        finally:
+            server.terminate()
