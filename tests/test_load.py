@@ -190,7 +190,8 @@ def test_run_file_holds_schedule_every_request_and_each_step(
     assert summary["energy_note"] == "energy: not measured (sampling was off: --no-monitor)"
     report = CliRunner().invoke(app, ["report", str(out)], env={"COLUMNS": "200"})
     assert report.exit_code == 0, report.output
-    assert "throughput and latency" in report.stdout and "knee" in report.stdout
+    assert ": throughput" in report.stdout and "latency and time to first token" in report.stdout
+    assert "knee" in report.stdout
     assert "5 req/s" in report.stdout and "goodput/s ≤ 500 ms" in report.stdout
 
 

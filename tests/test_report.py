@@ -113,7 +113,7 @@ def test_a_file_that_is_no_run_is_one_line_and_exit_2(tmp_path: Path, content: b
 def test_table_of_every_kind(runs: dict[str, Path]) -> None:
     result = report(*map(str, runs.values()))
     assert result.exit_code == 0, result.output
-    for title in ("Per target", "throughput and latency", "Measured batches", "Arms:", "Training"):
+    for title in ("Per target", ": throughput", "Measured batches", "Arms:", "Training"):
         assert title in result.stdout
     assert "\x1b" not in result.stdout  # the hostile error's escape code is shown, not obeyed
 
@@ -315,6 +315,18 @@ def test_load_table_shows_both_tables_per_target_and_the_knees(runs: dict[str, P
     assert "\x1b" not in text
 
 
+def test_load_tables_fit_80_columns(runs: dict[str, Path]) -> None:
+    result = CliRunner().invoke(app, ["report", str(runs["load"])], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    rows = [line for line in lines if line.startswith((" c=", " 10 req/s", " 50 req/s"))]
+    assert len(rows) == 2 * 3 * 5  # two targets, three tables, five steps
+    # every value on its row, whole: headers wrap instead
+    assert all(len(line) <= 80 and "…" not in line for line in rows), "\n".join(rows)
+    # energy is not measurable here: its columns are left out rather than shown empty
+    assert not [line for line in lines if "J/request" in line or "J/output" in line]
+
+
 def test_load_csv_rows_per_request_and_per_target_and_step(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -375,7 +387,7 @@ def test_load_markdown_opens_with_the_verdict(runs: dict[str, Path]) -> None:
     verdict = text.split("\n\n")[1]
     assert verdict.startswith("one ") and "four " in verdict
     assert verdict.endswith("the targets were loaded one after another, never together.")
-    assert "| step | requests (failed) | req/s | served/offered |" in text
+    assert "| step | requests (failed) | req/s | served / offered |" in text
     assert "<script" not in text and "&lt;script&gt;" in text
 
 

@@ -7,6 +7,9 @@ names come from servers and are shown, never obeyed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from rich import box
 from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
@@ -33,9 +36,9 @@ def _energy(step: StepSummary, per: str) -> str:
     return "–" if value is None else f"{value:.3g} J"
 
 
-def _itl(step: StepSummary) -> str:
+def _itl(step: StepSummary, key: str) -> str:
     itl = step.itl
-    return "–" if itl is None else f"{fmt_seconds(itl.p50_s)} / {fmt_seconds(itl.p99_s)}"
+    return "–" if itl is None else fmt_seconds(getattr(itl, f"{key}_s"))
 
 
 def _stalls(step: StepSummary) -> str:
@@ -44,48 +47,68 @@ def _stalls(step: StepSummary) -> str:
 
 
 def _growth(step: StepSummary) -> str:
-    return "–" if step.queue_growth is None else f"{step.queue_growth:+.2f} s/s"
+    return "–" if step.queue_growth is None else f"{step.queue_growth:+.2f}"
+
+
+Column = tuple[str, Callable[[StepSummary], str]]
+
+
+def step_table(title: str, steps: list[StepSummary], columns: list[Column]) -> Table:
+    """One row per step; a column with nothing to show in any step (open-loop figures in a
+    closed-loop sweep, energy where none is measurable) is left out, so that the tables stay
+    readable in 80 columns. The figures stay in --json, CSV and the HTML report."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    kept = [(n, cell) for n, cell in columns if any(cell(s) != "–" for s in steps)]
+    rows = [[s.label, *[cell(s) for _, cell in kept]] for s in steps]
+    for i, name in enumerate(["step", *[n for n, _ in kept]]):
+        # as wide as its widest value, so that narrow terminals wrap the header, never a value
+        width = max(len(row[i]) for row in rows)
+        table.add_column(name, justify="left" if i == 0 else "right", min_width=width)
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def throughput_table(target: LoadTargetSummary, slo: float | None) -> Table:
     title = f"{target.name} · {target.url}"
     if target.version:
         title += f" · Ollama {target.version}"
-    table = Table(title=f"{title}: throughput and latency", title_justify="left")
-    columns = ["step", "requests (failed)", "req/s", "served/offered", "output tok/s"]
-    columns += [f"goodput/s ≤ {fmt_seconds(slo)}"] if slo is not None else []
-    columns += ["latency p50", "p90", "p95", "p99", "TTFT p50", "TTFT p99"]
-    for name in columns:
-        table.add_column(name, justify="left" if name == "step" else "right")
-    for s in target.steps:
-        cells = [s.label, f"{s.sent} ({s.failed})", fmt_rate(s.throughput_per_s)]
-        cells += [fmt_share(s.served_share), fmt_rate(s.output_tokens_per_s)]
-        cells += [fmt_rate(s.goodput_per_s)] if slo is not None else []
-        cells += [_pct(s.latency_s, k) for k in ("p50", "p90", "p95", "p99")]
-        cells += [_pct(s.ttft_s, "p50"), _pct(s.ttft_s, "p99")]
-        table.add_row(*cells)
-    return table
+    columns: list[Column] = [
+        ("requests (failed)", lambda s: f"{s.sent} ({s.failed})"),
+        ("req/s", lambda s: fmt_rate(s.throughput_per_s)),
+        ("served / offered", lambda s: fmt_share(s.served_share)),
+        ("output tok/s", lambda s: fmt_rate(s.output_tokens_per_s)),
+    ]
+    if slo is not None:
+        columns.append((f"goodput/s ≤ {fmt_seconds(slo)}", lambda s: fmt_rate(s.goodput_per_s)))
+    return step_table(f"{title}: throughput", target.steps, columns)
+
+
+def latency_table(target: LoadTargetSummary) -> Table:
+    """Latency p50 to p99 and TTFT p50 and p99 (--json, CSV and HTML have TTFT's p90 and p95)."""
+
+    def percentile(field: str, key: str, name: str) -> Column:
+        return name, lambda s: _pct(getattr(s, field), key)
+
+    keys = ("p50", "p90", "p95", "p99")
+    columns = [percentile("latency_s", k, "latency p50" if k == "p50" else k) for k in keys]
+    columns += [percentile("ttft_s", k, f"TTFT {k}") for k in ("p50", "p99")]
+    return step_table(f"{target.name}: latency and time to first token", target.steps, columns)
 
 
 def queue_table(target: LoadTargetSummary) -> Table:
-    table = Table(title=f"{target.name}: queueing, streaming and energy", title_justify="left")
-    columns = ["step", "queue p50", "queue p99", "queue growth", "client lag p99"]
-    columns += ["ITL p50 / p99", "stalls", "J/request", "J/output token"]
-    for name in columns:
-        table.add_column(name, justify="left" if name == "step" else "right")
-    for s in target.steps:
-        table.add_row(
-            s.label,
-            _pct(s.queue_s, "p50"),
-            _pct(s.queue_s, "p99"),
-            _growth(s),
-            _pct(s.lag_s, "p99"),
-            _itl(s),
-            _stalls(s),
-            _energy(s, "request"),
-            _energy(s, "token"),
-        )
-    return table
+    columns: list[Column] = [
+        ("queue p50", lambda s: _pct(s.queue_s, "p50")),
+        ("queue p99", lambda s: _pct(s.queue_s, "p99")),
+        ("queue growth (s/s)", _growth),
+        ("client lag p99", lambda s: _pct(s.lag_s, "p99")),
+        ("ITL p50", lambda s: _itl(s, "p50")),
+        ("ITL p99", lambda s: _itl(s, "p99")),
+        ("stalls", _stalls),
+        ("J/request", lambda s: _energy(s, "request")),
+        ("J/output token", lambda s: _energy(s, "token")),
+    ]
+    return step_table(f"{target.name}: queueing, streaming and energy", target.steps, columns)
 
 
 def knee_lines(target: LoadTargetSummary) -> list[str]:
@@ -118,6 +141,7 @@ def render_load(summary: LoadSummary, console: Console) -> None:
             console.print(f"{target.name}: no measured request finished")
             continue
         console.print(throughput_table(target, summary.slo_latency_s))
+        console.print(latency_table(target))
         console.print(queue_table(target))
         for line in knee_lines(target):
             console.print(line)
