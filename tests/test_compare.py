@@ -16,6 +16,9 @@ from test_cli_vision import answer_from_labels, make_images
 from typer.testing import CliRunner, Result
 
 from ollama_bench.cli import app
+from ollama_bench.views.compare_tables import image_table
+from ollama_bench.vision.compare import TargetChange
+from ollama_bench.vision.summary import ImageComparison
 
 DELAYS = {"prompt_eval_s": 0.02, "token_delay_s": 0.002}
 
@@ -131,3 +134,29 @@ def test_only_vision_runs_compare(runs: dict[str, Path], tmp_path: Path) -> None
     train = cnn_train_run(tmp_path / "train.jsonl")
     result = compare(str(runs["a"]), str(train))
     assert result.exit_code == 2 and "cnn-train run" in result.stderr
+
+
+@pytest.mark.parametrize("outlier", [False, True])
+def test_the_note_column_shows_only_when_an_image_is_far_from_the_rest(outlier: bool) -> None:
+    def image(name: str, a_s: float, far: bool) -> ImageComparison:
+        return ImageComparison(
+            image=name, baseline_s=a_s, target_s=0.1, speedup=a_s / 0.1,
+            baseline_n=3, target_n=3, outlier=far,
+        )  # fmt: skip
+
+    change = TargetChange(
+        target="gpu",
+        requests=(6, 6),
+        failed=(0, 0),
+        medians={},
+        metrics={},
+        images=[image("day.png", 0.2, False), image("night.png", 0.9, outlier)],
+        valid_rate=(1.0, 1.0),
+        accuracy=(1.0, 1.0),
+    )
+    table = image_table(change)
+    headers = [str(c.header) for c in table.columns]
+    assert headers[:5] == ["image", "A", "B", "B vs A", "n A / B"]
+    assert headers[5:] == (["note"] if outlier else [])
+    if outlier:
+        assert list(table.columns[5].cells) == ["", "[yellow]far from the rest[/yellow]"]

@@ -107,16 +107,21 @@ def quality_change_table(comparison: RunComparison) -> Table | None:
 
 def image_table(t: TargetChange) -> Table:
     table = Table(title=f"{t.target}: latency by image, A and B (medians)", title_justify="left")
-    for column in ("image", "A", "B", "B vs A", "n A / B", ""):
-        table.add_column(column, justify="left" if column in ("image", "") else "right")
+    table.add_column("image")
+    for column in ("A", "B", "B vs A", "n A / B"):
+        table.add_column(column, justify="right")
+    flagged = any(i.outlier for i in t.images)
+    if flagged:
+        table.add_column("note")
     for i in t.images:
+        note = ["[yellow]far from the rest[/yellow]" if i.outlier else ""] if flagged else []
         table.add_row(
             i.image,
             fmt_seconds(i.baseline_s),
             fmt_seconds(i.target_s),
             f"{i.speedup:.2f}×",
             f"{i.baseline_n} / {i.target_n}",
-            "[yellow]far from the rest[/yellow]" if i.outlier else "",
+            *note,
         )
     return table
 
