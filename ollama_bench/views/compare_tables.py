@@ -17,6 +17,7 @@ from ollama_bench.views.tables import (
     fmt_rate,
     fmt_seconds,
     fmt_share,
+    image_ratio_table,
     quality_rows,
 )
 from ollama_bench.vision.compare import RunComparison, TargetChange
@@ -106,24 +107,8 @@ def quality_change_table(comparison: RunComparison) -> Table | None:
 
 
 def image_table(t: TargetChange) -> Table:
-    table = Table(title=f"{t.target}: latency by image, A and B (medians)", title_justify="left")
-    table.add_column("image")
-    for column in ("A", "B", "B vs A", "n A / B"):
-        table.add_column(column, justify="right")
-    flagged = any(i.outlier for i in t.images)
-    if flagged:
-        table.add_column("note")
-    for i in t.images:
-        note = ["[yellow]far from the rest[/yellow]" if i.outlier else ""] if flagged else []
-        table.add_row(
-            i.image,
-            fmt_seconds(i.baseline_s),
-            fmt_seconds(i.target_s),
-            f"{i.speedup:.2f}×",
-            f"{i.baseline_n} / {i.target_n}",
-            *note,
-        )
-    return table
+    title = f"{t.target}: latency by image, A and B (medians)"
+    return image_ratio_table(title, ("A", "B", "B vs A", "n A / B"), t.images)
 
 
 def render_compare(comparison: RunComparison, console: Console) -> None:

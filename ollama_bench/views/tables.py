@@ -27,7 +27,14 @@ from ollama_bench.untrusted import printable, sanitised
 from ollama_bench.vision.preflight import Notice
 from ollama_bench.vision.quality import Change
 from ollama_bench.vision.runner import Step
-from ollama_bench.vision.summary import Comparison, RunSummary, Stat, TargetSummary, Warning
+from ollama_bench.vision.summary import (
+    Comparison,
+    ImageComparison,
+    RunSummary,
+    Stat,
+    TargetSummary,
+    Warning,
+)
 
 METRIC_LABELS = {
     "latency": "latency",
@@ -364,17 +371,23 @@ def speedup_table(summary: RunSummary) -> Table | None:
 
 def image_table(c: Comparison) -> Table:
     """Each image's median latency on both targets: which images drive the speed-up."""
-    table = Table(
-        title=f"Latency by image: {c.target} vs {c.baseline} (medians)",
-        title_justify="left",
-    )
+    title = f"Latency by image: {c.target} vs {c.baseline} (medians)"
+    return image_ratio_table(title, (c.baseline, c.target, "speed-up", "n"), c.images)
+
+
+def image_ratio_table(
+    title: str, columns: tuple[str, str, str, str], images: Sequence[ImageComparison]
+) -> Table:
+    """Per image: baseline and target medians, their ratio and sample counts; a note column only
+    when some image is far from the rest (vision's comparisons and run-vs-run alike)."""
+    table = Table(title=title, title_justify="left")
     table.add_column("image")
-    for column in (c.baseline, c.target, "speed-up", "n"):
+    for column in columns:
         table.add_column(column, justify="right")
-    flagged = any(i.outlier for i in c.images)
+    flagged = any(i.outlier for i in images)
     if flagged:
         table.add_column("note")
-    for i in c.images:
+    for i in images:
         note = ["[yellow]far from the rest[/yellow]" if i.outlier else ""] if flagged else []
         table.add_row(
             i.image,
