@@ -56,16 +56,6 @@ def round_steps(
     return [Step("measured", repeat, image, name, segment) for image in images for name in targets]
 
 
-def plan(
-    targets: Sequence[str], images: Sequence[ImageInput], warmup: int, runs: int
-) -> list[Step]:
-    """Warm-ups first, then `runs` interleaved rounds."""
-    steps = warmup_steps(targets, images, warmup)
-    for repeat in range(runs):
-        steps += round_steps(targets, images, repeat)
-    return steps
-
-
 class Observer(Protocol):
     def started(self, step: Step) -> None: ...
     def finished(self, sample: Sample) -> None: ...
