@@ -293,3 +293,23 @@ def test_done_then_held_open_is_a_complete_reply(fake_ollama: Make, tmp_path: Pa
     assert all(s["timing"]["server"]["eval_count"] > 0 for s in samples)
     assert all(s["timing"]["latency_ns"] < 2_000_000_000 for s in samples)  # not the 5 s timeout
     assert all(s["validation"]["valid"] and s["score"]["overall"] == 1.0 for s in samples)
+
+
+def test_extraction_says_too_deep_instead_of_raising() -> None:
+    assert scoring.extract_json("[" * 100_000 + "]" * 100_000) == (None, "too_deep")
+    assert scoring.extract_json("no json here") == (None, "none")
+
+
+def test_two_targets_replying_too_deep_are_compared(fake_ollama: Make, tmp_path: Path) -> None:
+    images = make_images(tmp_path / "images")
+    deep = "[" * 3000 + "]" * 3000
+    a, b = (fake_ollama(reply=deep, chunk_chars=4096) for _ in range(2))
+    out = tmp_path / "r.jsonl"
+    result = run_cli(
+        *("--target", f"a={a.url}", "--target", f"b={b.url}", "--images", str(images)),
+        *("--runs", "1", "--warmup", "0", "--out", str(out), "--json"),
+    )
+    assert result.exit_code == 0, result.output
+    (comparison,) = json.loads(result.stdout)["comparisons"]
+    assert comparison["identical_reply_rate"] == 1.0  # the same text, compared as text
+    assert read_run(out)[-1]["interrupted"] is False

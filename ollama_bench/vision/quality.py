@@ -104,7 +104,7 @@ def quality_changes(pairs: Sequence[Pair], fields: Sequence[str]) -> dict[str, C
 def _parsed(sample: Sample, drop: set[str]) -> Any:
     """The reply's JSON without the fields either target leaves unanswered; the text if none."""
     value, extraction = extract_json(sample.reply)
-    if extraction == "none":
+    if extraction in ("none", "too_deep"):
         return sample.reply.strip()
     if isinstance(value, dict):
         return {k: v for k, v in value.items() if k not in drop}

@@ -112,14 +112,12 @@ def _judge(
     scenario: Scenario, exchange: Exchange, label: Mapping[str, object] | None
 ) -> tuple[Validation, dict[str, float] | None]:
     unanswered = exchange.unanswered
-    try:
-        value, extraction = extract_json(exchange.reply)
-        nothing = "no JSON object found in the reply"
-    except RecursionError:
-        value, extraction = None, "none"
-        nothing = "the reply's JSON is nested too deeply to parse"
-    if extraction == "none":
-        errors = [FieldError(path="", message=nothing)]
+    value, extraction = extract_json(exchange.reply)
+    if extraction == "too_deep":
+        extraction = "none"
+        errors = [FieldError(path="", message="the reply's JSON is nested too deeply to parse")]
+    elif extraction == "none":
+        errors = [FieldError(path="", message="no JSON object found in the reply")]
     else:
         errors = [e for e in scenario.validate(value) if _about_answered(e, unanswered)]
     server = exchange.timing.server

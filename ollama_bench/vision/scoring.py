@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from ollama_bench import untrusted
 from ollama_bench.models import FieldError
 
-Extraction = Literal["clean", "fenced", "embedded", "none"]
+Extraction = Literal["clean", "fenced", "embedded", "none", "too_deep"]
 FieldScorer = Callable[[Any, Any], float]  # (expected, actual) → [0, 1]
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)```", re.DOTALL)
@@ -54,24 +54,24 @@ def extract_json(text: str) -> tuple[Any, Extraction]:
     >>> extract_json('The answer is {"a": {"b": 2}} as requested.')
     ({'a': {'b': 2}}, 'embedded')
 
-    Raises RecursionError when nothing was found and some candidate was nested too deeply for
-    the parser: the caller says so instead of "no JSON".
+    (None, "too_deep") when nothing was found and some candidate was nested too deeply for the
+    parser, so the caller can say so instead of "no JSON". Never raises: the text is untrusted.
     """
-    too_deep: RecursionError | None = None
+    too_deep = False
     stripped = text.strip()
     try:
         return json.loads(stripped), "clean"
     except json.JSONDecodeError:
         pass
-    except RecursionError as exc:
-        too_deep = exc
+    except RecursionError:
+        too_deep = True
     for block in _FENCE.findall(text):
         try:
             return json.loads(block.strip()), "fenced"
         except json.JSONDecodeError:
             continue
-        except RecursionError as exc:
-            too_deep = exc
+        except RecursionError:
+            too_deep = True
     decoder = json.JSONDecoder()
     starts = _OBJECT_START.finditer(text)
     for match in itertools.islice(starts, MAX_EMBEDDED_ATTEMPTS):
@@ -79,14 +79,12 @@ def extract_json(text: str) -> tuple[Any, Extraction]:
             value, _ = decoder.raw_decode(text, match.start())
         except json.JSONDecodeError:
             continue
-        except RecursionError as exc:
-            too_deep = exc
+        except RecursionError:
+            too_deep = True
             continue
         if isinstance(value, dict):
             return value, "embedded"
-    if too_deep is not None:
-        raise too_deep
-    return None, "none"
+    return None, "too_deep" if too_deep else "none"
 
 
 def validate_with_model(value: Any, model: type[BaseModel]) -> list[FieldError]:
