@@ -216,17 +216,6 @@ def language_probability(text: str, language: str) -> float:
     return next((float(f.prob) for f in found if f.lang == language), 0.0)
 
 
-def in_language(language: str) -> FieldScorer:
-    """Scores a text by whether it is written in `language`; the label's text is not compared."""
-
-    def score(expected: Any, actual: Any) -> float:
-        if not isinstance(actual, str) or not actual.strip():
-            return 0.0
-        return language_probability(actual, language)
-
-    return score
-
-
 def score_fields(
     reply: Any, label: Mapping[str, Any], scorers: Mapping[str, FieldScorer]
 ) -> dict[str, float]:
