@@ -71,6 +71,9 @@ def test_text_only_run_on_an_openai_server(fake_openai: MakeOpenAI, tmp_path: Pa
         r["kind"] == "sample" and r["timing"]["server"]["total_duration_ns"]
         for r in lines(out)[1:-1]
     )
+    # validated, never scored: a reply to no image has nothing it could be right about
+    stored = [r for r in lines(out) if r["kind"] == "sample"]
+    assert all(r["validation"]["valid"] and r["score"] is None for r in stored)
     shown = invoke("report", str(out))
     assert shown.exit_code == 0, shown.output
     assert "not reported by this server" in shown.output and "text only" in shown.output

@@ -35,12 +35,14 @@ def sample(
     repeat: int,
     reply: dict[str, Any] | str | None,
     unanswered: tuple[str, ...] = (),
+    sees_image: bool = True,
 ) -> Sample:
-    """A measured sample judged as the runner judges it; `reply=None` is a failed request."""
+    """A measured sample judged as the runner judges it; `reply=None` is a failed request, and
+    a target that is sent no image (`images=false`) is validated but not scored."""
     text = reply if isinstance(reply, str) else json.dumps(reply) if reply is not None else ""
     error = RequestError(kind="timeout", message="x") if reply is None else None
     exchange = Exchange(text, Timing(latency_ns=1_000_000), error, unanswered=unanswered)
-    validation, score = judge(CCTV, exchange, CCTV.labels[image])
+    validation, score = judge(CCTV, exchange, CCTV.labels[image] if sees_image else None)
     return Sample(
         seq=next(_seq),
         target=target,
@@ -227,7 +229,7 @@ def test_a_text_only_target_is_compared_on_validity_only() -> None:
     samples = []
     for i in IMAGES:
         samples.append(sample("cpu", i, 0, right(i)))
-        samples.append(sample("blind", i, 0, right(i, title="CAM ?")))
+        samples.append(sample("blind", i, 0, right(i, title="CAM ?"), sees_image=False))
     infos = [
         TargetInfo(name="cpu", url="http://c"),
         TargetInfo(name="blind", url="http://b", api="openai", images=False),

@@ -416,11 +416,7 @@ def quality_chart(
 
 
 def accuracy_by_field(report: VisionReport) -> Chart | None:
-    targets = [
-        t
-        for t in _inert(report.summary.targets)
-        if t.images and t.accuracy.get("overall") is not None
-    ]
+    targets = [t for t in _inert(report.summary.targets) if t.accuracy.get("overall") is not None]
     if not targets:
         return None
     fields = [k for k in targets[0].accuracy if k != "overall"] + ["overall"]
@@ -452,9 +448,7 @@ def accuracy_by_field(report: VisionReport) -> Chart | None:
 
 def accuracy_vs_latency(report: VisionReport) -> Chart | None:
     summary, detail = _inert(report.summary), _inert(report.detail)
-    scored = {
-        t.name: t for t in summary.targets if t.images and t.accuracy.get("overall") is not None
-    }
+    scored = {t.name: t for t in summary.targets if t.accuracy.get("overall") is not None}
     rows = [t for t in detail.targets if t.name in scored]
     if not rows:
         return None

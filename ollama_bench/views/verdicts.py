@@ -72,7 +72,7 @@ def vision_verdict(summary: RunSummary) -> str:
     scored = [
         f"{t.name} {fmt_share(t.accuracy.get('overall'))}"
         for t in timed
-        if t.images and t.accuracy.get("overall") is not None
+        if t.accuracy.get("overall") is not None
     ]
     if scored:
         parts.append("accuracy " + ", ".join(scored))

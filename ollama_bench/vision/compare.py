@@ -206,7 +206,7 @@ def compare_runs(
             (s for s in b.samples if s.target == name and s.image in images),
             (s for s in a.samples if s.target == name),
         )
-        fields = [k for k in ta.accuracy if k != "overall"] if ta.images and tb.images else []
+        fields = [k for k in ta.accuracy if k != "overall"]  # text-only replies carry no score
         agreed = agreement(pairs)
         changes.append(
             TargetChange(
@@ -217,10 +217,7 @@ def compare_runs(
                 metrics=metrics,
                 images=per_image,
                 valid_rate=(ta.valid_rate, tb.valid_rate),
-                accuracy=(
-                    ta.accuracy.get("overall") if ta.images else None,
-                    tb.accuracy.get("overall") if tb.images else None,
-                ),
+                accuracy=(ta.accuracy.get("overall"), tb.accuracy.get("overall")),
                 quality=quality_changes(pairs, fields),
                 identical_reply_rate=agreed.rate,
                 identical_reply_pairs=agreed.pairs,

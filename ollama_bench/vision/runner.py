@@ -148,15 +148,17 @@ async def execute(
         observer.started(step)
         started_at = datetime.now(UTC)
         refusal = health.refusal(step.target) if health is not None else None
+        sees_image = targets[step.target].spec.images  # images=false: the prompt alone
         if refusal is not None:
             exchange = Exchange(reply="", timing=Timing(latency_ns=0), error=refusal)
         else:
-            target = targets[step.target]
-            image = step.image.data if target.spec.images else None  # images=false: prompt alone
-            exchange = await target.chat(scenario.prompt, image, schema)
+            image = step.image.data if sees_image else None
+            exchange = await targets[step.target].chat(scenario.prompt, image, schema)
             if health is not None:
                 health.record(step.target, exchange.error)
-        validation, score = judge(scenario, exchange, scenario.labels.get(step.image.name))
+        # a reply to no image is validated, never scored: there is nothing it could be right about
+        label = scenario.labels.get(step.image.name) if sees_image else None
+        validation, score = judge(scenario, exchange, label)
         observer.finished(
             Sample(
                 seq=seq,

@@ -430,9 +430,6 @@ def summarise(
         summary.version, summary.usable = info.version, info.usable
         summary.api, summary.server, summary.images = info.api, info.server, info.images
         summary.response_format = info.response_format
-        if not info.images:  # its replies describe no image: no accuracy to compare
-            summary.accuracy = dict.fromkeys(summary.accuracy)
-            summary.accuracy_images = 0
         summary.placement = chosen_placement(info.name, placements, info.placement)
         summary.utilisation = summarise_utilisation(
             containers.get(info.name), by_target[info.name], utilisation
@@ -446,12 +443,10 @@ def summarise(
     names = [t.name for t in header.targets]
     comparisons = _comparisons(names, samples)
     stopped = _stop_summary(header, samples, stop, interrupted)
-    text_only = {info.name for info in header.targets if not info.images}
     for comparison in comparisons:
         pairs = paired_samples(by_target[comparison.target], by_target[comparison.baseline])
-        # a text-only side saw no image: its accuracy is not compared, its validity is
-        both = {comparison.target, comparison.baseline}
-        comparison.quality = quality_changes(pairs, [] if both & text_only else field_names)
+        # a text-only side's replies are not scored (runner.execute): only validity is compared
+        comparison.quality = quality_changes(pairs, field_names)
         agreed = agreement(pairs)
         comparison.identical_reply_rate = agreed.rate
         comparison.identical_reply_pairs = agreed.pairs
