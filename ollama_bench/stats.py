@@ -50,9 +50,6 @@ QualityVerdict = Literal["better", "no clear difference", "worse"]
 K = TypeVar("K", bound=Hashable)
 Center = Callable[[Sequence[float]], float]
 
-#: Fewest samples for which the p90 is more than a relabelled extreme: with n < 10 the p90
-#: interpolates between the two largest values, so it is shown but flagged.
-MIN_N_FOR_P90 = 10
 #: Percentiles a Summary reports beside the median.
 PERCENTILES = (90, 95, 99)
 #: Bootstrap resamples per variance: the Monte Carlo error of a standard error is then about
@@ -92,6 +89,11 @@ def min_n_for(q: int) -> int:
     [10, 20, 100]
     """
     return math.ceil(100 / (100 - q))
+
+
+#: Fewest samples for which the p90 is more than a relabelled extreme: with n < 10 the p90
+#: interpolates between the two largest values, so it is shown but flagged.
+MIN_N_FOR_P90 = min_n_for(90)
 
 
 @dataclass(frozen=True)
