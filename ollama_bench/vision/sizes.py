@@ -19,7 +19,7 @@ from pathlib import PurePath
 from pydantic import BaseModel
 
 from ollama_bench.models import ImageInfo, RunHeader, Sample
-from ollama_bench.stats import PairedRatio, Verdict
+from ollama_bench.stats import PairedRatio, Summary, Verdict
 from ollama_bench.vision.imaging import resize_longest_side
 from ollama_bench.vision.scenarios import ImageInput, Scenario
 
@@ -118,16 +118,15 @@ def _row(side: int, target: str, samples: Sequence[Sample], sizes_bytes: list[in
     ]
     validated = [s.validation for s in done if s.validation is not None]
     scored = [s.score["overall"] for s in done if s.score and "overall" in s.score]
+    latency = Summary.of(latencies)
     return SizeRow(
         side_px=side,
         target=target,
         requests=len(samples),
         failed=len(samples) - len(done),
         bytes_median=statistics.median(sizes_bytes),
-        latency_median_s=_median(latencies),
-        latency_p90_s=statistics.quantiles(latencies, n=10, method="inclusive")[-1]
-        if len(latencies) > 1
-        else _median(latencies),
+        latency_median_s=latency.median,
+        latency_p90_s=latency.p90,
         ttft_median_s=_median(ttfts),
         prompt_tokens_median=_median(prompts),
         valid_rate=sum(v.valid for v in validated) / len(validated) if validated else None,
