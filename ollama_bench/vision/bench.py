@@ -49,7 +49,6 @@ from ollama_bench.vision.runner import (
     Step,
     execute,
     measure,
-    round_steps,
     warmup_steps,
 )
 from ollama_bench.vision.scenarios import Scenario
@@ -256,9 +255,7 @@ async def run_vision(
             segment=segment,
         )
         planned = len(warmup) + sum(
-            step.key not in rounds.done
-            for repeat in range(job.runs)
-            for step in round_steps(usable, images, repeat)
+            len(rounds.pending(usable, images, repeat)) for repeat in range(job.runs)
         )
         interrupted = True
         stop: StopOutcome | None = None

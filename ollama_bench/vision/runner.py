@@ -192,6 +192,13 @@ class Rounds:
     done: Set[StepKey] = frozenset()  # steps already recorded (a resumed run)
     segment: int = 0
 
+    def pending(
+        self, names: Sequence[str], images: Sequence[ImageInput], repeat: int
+    ) -> list[Step]:
+        """Round `repeat`'s steps that are not recorded yet."""
+        steps = round_steps(names, images, repeat, self.segment)
+        return [step for step in steps if step.key not in self.done]
+
 
 async def measure(
     rounds: Rounds,
@@ -207,13 +214,8 @@ async def measure(
     """Measure round after round; returns the rounds completed and whether `stop` ended them."""
     seq = first_seq
     for repeat in range(max(rounds.most, rounds.least)):
-        steps = [
-            step
-            for step in round_steps(names, scenario.images, repeat, rounds.segment)
-            if step.key not in rounds.done
-        ]
         seq = await execute(
-            steps,
+            rounds.pending(names, scenario.images, repeat),
             targets,
             scenario,
             structured=structured,
