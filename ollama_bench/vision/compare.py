@@ -20,7 +20,6 @@ from pydantic import BaseModel, Field
 
 from ollama_bench.errors import UsageError
 from ollama_bench.models import RunHeader, Sample
-from ollama_bench.stats import paired_ratio
 from ollama_bench.store import VisionRun
 from ollama_bench.vision.quality import (
     Change,
@@ -39,6 +38,7 @@ from ollama_bench.vision.summary import (
     by_image,
     image_comparisons,
     metric_comparison,
+    paired_metric,
 )
 
 #: Each metric's summary field: its median is shown beside the change.
@@ -158,15 +158,12 @@ def _change(
 ) -> tuple[dict[str, MetricComparison | None], list[ImageComparison]]:
     metrics: dict[str, MetricComparison | None] = {}
     per_image: list[ImageComparison] = []
-    for metric, (_, higher) in METRICS.items():
+    for metric in METRICS:
         groups_a = {k: v for k, v in by_image(samples_a, name, metric).items() if k in images}
         groups_b = {k: v for k, v in by_image(samples_b, name, metric).items() if k in images}
-        if not any(k in groups_b for k in groups_a):
-            metrics[metric] = None
-            continue
-        result = paired_ratio(groups_a, groups_b, higher_is_better=higher)
-        metrics[metric] = metric_comparison(result)
-        if metric == "latency":
+        result = paired_metric(groups_a, groups_b, metric)
+        metrics[metric] = None if result is None else metric_comparison(result)
+        if metric == "latency" and result is not None:
             per_image = image_comparisons(result)
     return metrics, per_image
 

@@ -381,19 +381,21 @@ def paired_speedups(
         return {}
     base = baseline_name(timed)
     base_groups = by_image(samples, base, metric)
-    results: dict[str, tuple[str, PairedRatio | None]] = {}
-    for name in timed:
-        if name == base:
-            continue
-        groups = by_image(samples, name, metric)
-        shared = [image for image in base_groups if image in groups]
-        result = (
-            paired_ratio(base_groups, groups, higher_is_better=METRICS[metric][1])
-            if shared
-            else None
-        )
-        results[name] = (base, result)
-    return results
+    return {
+        name: (base, paired_metric(base_groups, by_image(samples, name, metric), metric))
+        for name in timed
+        if name != base
+    }
+
+
+def paired_metric(
+    baseline: dict[str, list[float]], target: dict[str, list[float]], metric: str
+) -> PairedRatio | None:
+    """`metric`'s paired speed-up of `target` over `baseline` (values by image); None when the
+    two share no image with a value."""
+    if not any(image in target for image in baseline):
+        return None
+    return paired_ratio(baseline, target, higher_is_better=METRICS[metric][1])
 
 
 def complete_rounds(header: RunHeader, samples: Sequence[Sample]) -> int:
