@@ -161,7 +161,10 @@ def test_resume_after_kill_9_completes_the_run_without_duplicates(
     fake_ollama: Make, tmp_path: Path
 ) -> None:
     images = tmp_path / "images"
-    gpu, cpu = servers(fake_ollama, make_images(images), prompt_eval_s=0.03, token_delay_s=0.0)
+    # ±10% jitter: the kill breaks the shared noise's pairing (the resumed requests draw anew),
+    # and with ±30% the 12 samples a target gets leave an interval of about ±20% around 1.25
+    factors = make_images(images)
+    gpu, cpu = servers(fake_ollama, factors, prompt_eval_s=0.03, token_delay_s=0.0, jitter=0.1)
     out = tmp_path / "run.jsonl"
     targets = ["--target", f"gpu={gpu.url}", "--target", f"cpu={cpu.url}"]
     proc = _start([*targets, "--images", str(images), "--runs", "4", "--out", str(out), "-q"])
