@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fake_ollama import PULL_UNKNOWN, FakeOllama
+from fake_ollama import PULL_UNKNOWN, FakeModel, FakeOllama
 from typer.testing import CliRunner, Result
 
 from ollama_bench.cli import app
@@ -222,3 +222,20 @@ def test_a_client_hanging_up_after_an_error_line_leaves_no_trace(
         time.sleep(0.01)
     assert b"no space left on device" in peeked
     assert not handlers and "Traceback" not in capsys.readouterr().err
+
+
+def test_resume_with_pull_pulls_the_model_the_run_file_records(
+    fake_ollama: Make, tmp_path: Path
+) -> None:
+    server = fake_ollama(models=[FakeModel(name="moondream:latest")], pull_layers=LAYERS)
+    out = tmp_path / "run.jsonl"
+    args = ["--quiet", "--no-monitor", "-t", f"gpu={server.url}", "--model", "moondream"]
+    first = CliRunner().invoke(
+        app, ["vision", *args, "--runs", "2", "--warmup", "0", "--out", str(out)]
+    )
+    assert first.exit_code == 0, first.output
+    lines = out.read_text().splitlines()
+    out.write_text("\n".join(lines[:-2]) + "\n")  # as if killed: the last sample, no footer
+    resumed = CliRunner().invoke(app, ["vision", "--resume", str(out), "--pull", "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+    assert pulls(server) == []  # moondream is there; llama3.2-vision (--model's default) is not

@@ -239,7 +239,7 @@ def vision(
             if pull:
                 from ollama_bench.cli.ops import pull_targets  # registered after vision
 
-                pull_targets(job.targets, model, force=False, quiet=quiet)
+                pull_targets(job.targets, job.settings.model, force=False, quiet=quiet)
             with progress_bar(err_console, enabled=not quiet) as bar:
                 summary = asyncio.run(
                     run_vision(
