@@ -50,6 +50,7 @@ from ollama_bench.runfiles import (
 from ollama_bench.store import read_lines
 from ollama_bench.views import figures
 from ollama_bench.views.verdicts import load_verdict
+from ollama_bench.vision.quality import Change
 
 SVG_URI = re.compile(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"')
 
@@ -246,6 +247,13 @@ def test_svg_figures_hold_no_markup_from_names(runs: dict[str, Path], tmp_path: 
 def test_untrusted_labels_cannot_break_a_figure() -> None:
     assert figures.mpl_text("$\\frac{1}{0}$") == "\\$\\frac{1}{0}\\$"
     assert figures.mpl_text("_hidden") == " _hidden"
+
+
+def test_a_field_name_that_is_mathtext_cannot_break_the_quality_figure() -> None:
+    change = Change(delta=0.1, ci95=(0.0, 0.2), verdict="better", images=2, pairs=4)
+    quality = {"valid_rate": change, "$\\nosuch$": change, "overall": change}
+    chart = figures.quality_chart(quality, target="gpu", baseline="cpu", key="quality-0")
+    assert chart is not None
 
 
 def test_html_without_matplotlib_says_how_to_get_it(
