@@ -274,6 +274,18 @@ def test_output_that_cannot_be_written_is_exit_2(runs: dict[str, Path], tmp_path
     assert result.exit_code == 2 and "cannot write" in result.stderr
 
 
+def test_tables_written_to_a_new_folder_as_every_format_is(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "new" / "dir" / "r.txt"
+    result = report(str(runs["train"]), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in " ".join(result.stderr.split())
+    text = out.read_text()
+    assert text.strip() and "\x1b" not in text
+    assert max(map(len, text.splitlines())) <= 120
+
+
 def test_failed_and_invalid_requests_are_listed_with_their_reasons(runs: dict[str, Path]) -> None:
     r = read_report(runs["vision"])
     assert isinstance(r, VisionReport)

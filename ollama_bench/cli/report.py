@@ -6,6 +6,7 @@ two files per run (see `csv_paths`).
 
 from __future__ import annotations
 
+import io
 import json
 from enum import StrEnum
 from pathlib import Path
@@ -112,15 +113,11 @@ def emit(reports: list[Report] | list[ComparedRuns], fmt: Format, output: Path |
             for report in reports:
                 kind(report).render(Console())
             return
-        try:
-            with output.open("w", encoding="utf-8") as file:
-                console = Console(file=file, width=120, color_system=None)
-                for report in reports:
-                    kind(report).render(console)
-        except OSError as exc:
-            raise UsageError(
-                f"cannot write {output}: {exc.strerror}", "pass another --output"
-            ) from None
+        buffer = io.StringIO()  # a file gets plain text, as wide as a wide terminal
+        console = Console(file=buffer, width=120, color_system=None)
+        for report in reports:
+            kind(report).render(console)
+        write_text(buffer.getvalue(), output)
         return
     if fmt is Format.json:
         from ollama_bench.views.kinds import kind
