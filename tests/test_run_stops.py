@@ -52,6 +52,7 @@ def test_every_request_failing_exits_4(fake_ollama: Make, tmp_path: Path) -> Non
     assert result.exit_code == 4, result.output
     (line,) = error_lines(result.stderr)
     assert "cpu" in line and "no successful measured request" in line and "http_500" in line
+    assert line.endswith(f"each failed request is in {out} with its error")
     assert json.loads(result.stdout)["targets"][1]["failed"] == 4  # the summary is still shown
     assert read_run(out)[-1]["kind"] == "footer"
 

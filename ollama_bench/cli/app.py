@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 import typer
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
+from rich.console import Console
 
 from ollama_bench import __version__
+from ollama_bench.cli.signals import stops_like_ctrl_c
 from ollama_bench.cnn import cli as cnn_cli
-from ollama_bench.errors import UsageError
+from ollama_bench.console import fail, interrupted, show
+from ollama_bench.errors import FailedRunError, ObenchError, RunFileError, UsageError
 from ollama_bench.models import TargetSpec
 from ollama_bench.targets.auth import parse_headers
 from ollama_bench.targets.spec import DEFAULT_TARGETS, parse_targets
@@ -162,6 +166,52 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(cnn_cli.app, name="cnn")  # imports without torch; says how to install it
+
+
+S = TypeVar("S", bound=BaseModel)
+S_co = TypeVar("S_co", bound=BaseModel, covariant=True)
+
+
+class RunOutcome(Protocol[S_co]):
+    """What a run has measured so far (vision's Outcome, load's LoadOutcome)."""
+
+    @property
+    def summary(self) -> S_co | None: ...
+    @property
+    def run_file(self) -> Path | None: ...
+
+
+def run_and_show(
+    run: Callable[[], S | None],
+    outcome: RunOutcome[S],
+    render: Callable[[S, Console], None],
+    problem: Callable[[S], str | None],
+    *,
+    json_output: bool,
+    debug: bool,
+) -> None:
+    """`run()` with the exits `obench vision` and `obench load` share: one error line (74 after
+    showing what a full disk left measured), Ctrl-C/SIGTERM/SIGHUP showing what was measured,
+    then the summary, and exit 4 when `problem` names one. `run()` returns None when it has
+    shown all there is to show."""
+    with stops_like_ctrl_c() as stop:
+        try:
+            summary = run()
+        except RunFileError as exc:  # the disk filled: what was measured is shown, then why
+            if outcome.summary is not None:
+                show(outcome.summary, json_output, render)
+            raise fail(exc, debug) from None
+        except ObenchError as exc:
+            raise fail(exc, debug) from None
+        except KeyboardInterrupt:
+            summary_so_far, run_file = outcome.summary, outcome.run_file
+            raise interrupted(stop, summary_so_far, run_file, json_output, render) from None
+    if summary is None:
+        return
+    show(summary, json_output, render)
+    if why := problem(summary):
+        hint = f"each failed request is in {outcome.run_file} with its error"
+        raise fail(FailedRunError(why, hint), debug)
 
 
 def parse_levels(text: str, flag: str, *, integer: bool, example: str = "1,2,4") -> list[float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -25,14 +25,14 @@ from ollama_bench.cli.app import (
     TimeoutOpt,
     app,
     parse_levels,
+    run_and_show,
     target_specs,
 )
-from ollama_bench.cli.signals import stops_like_ctrl_c
-from ollama_bench.console import err_console, fail, interrupted, show
-from ollama_bench.errors import FailedRunError, ObenchError, RunFileError
+from ollama_bench.console import err_console
 from ollama_bench.load.bench import LoadJob, LoadOutcome, run_load
+from ollama_bench.load.records import StepSpec
 from ollama_bench.load.schedule import plan_steps
-from ollama_bench.load.summary import load_problem
+from ollama_bench.load.summary import LoadSummary, load_problem
 from ollama_bench.models import RequestSettings
 from ollama_bench.views.load_tables import LoadProgress, render_load
 from ollama_bench.views.tables import print_notices, print_probe, progress_bar
@@ -129,70 +129,50 @@ def load(
     under --slo-latency, ITL, energy, and where each target saturates (the knee).
     """
     outcome = LoadOutcome()
-    with stops_like_ctrl_c() as stop:
-        try:
-            job = _job(
-                scenario=load_scenario(scenario, images),
-                settings=RequestSettings(
-                    model=model,
-                    seed=seed,
-                    num_ctx=num_ctx,
-                    num_predict=num_predict,
-                    keep_alive=keep_alive,
-                    timeout_s=timeout,
-                    structured=structured,
-                ),
-                targets=target_specs(target, header),
-                levels=(concurrency, rate),
-                bounds=(requests, duration),
-                warmup=warmup,
-                out=out,
-                slo_latency_s=slo_latency,
-                monitor=monitor,
-            )
-            print_notices(preflight.check(job.scenario), err_console)
-            with progress_bar(err_console, enabled=not quiet) as bar:
-                summary = asyncio.run(
-                    run_load(
-                        job,
-                        outcome,
-                        on_probe=lambda infos: print_probe(infos, err_console),
-                        observer=LoadProgress(bar),
-                    )
+
+    def run() -> LoadSummary:
+        settings = RequestSettings(
+            model=model,
+            seed=seed,
+            num_ctx=num_ctx,
+            num_predict=num_predict,
+            keep_alive=keep_alive,
+            timeout_s=timeout,
+            structured=structured,
+        )
+        job = LoadJob(
+            scenario=load_scenario(scenario, images),
+            settings=settings,
+            targets=target_specs(target, header),
+            steps=_steps(concurrency, rate, requests, duration, seed),
+            warmup=warmup,
+            out=out,
+            slo_latency_s=slo_latency,
+            monitor=monitor,
+        )
+        print_notices(preflight.check(job.scenario), err_console)
+        with progress_bar(err_console, enabled=not quiet) as bar:
+            return asyncio.run(
+                run_load(
+                    job,
+                    outcome,
+                    on_probe=lambda infos: print_probe(infos, err_console),
+                    observer=LoadProgress(bar),
                 )
-        except RunFileError as exc:  # the disk filled: what was measured is shown, then why
-            if outcome.summary is not None:
-                show(outcome.summary, json_output, render_load)
-            raise fail(exc, debug) from None
-        except ObenchError as exc:
-            raise fail(exc, debug) from None
-        except KeyboardInterrupt:
-            summary_so_far, run_file = outcome.summary, outcome.run_file
-            raise interrupted(stop, summary_so_far, run_file, json_output, render_load) from None
-    show(summary, json_output, render_load)
-    if problem := load_problem(summary):
-        hint = f"each failed request is in {summary.run_file} with its error"
-        raise fail(FailedRunError(problem, hint), debug)
+            )
+
+    run_and_show(run, outcome, render_load, load_problem, json_output=json_output, debug=debug)
 
 
-def _job(
-    *,
-    levels: tuple[str | None, str | None],
-    bounds: tuple[int, float],
-    **fields: Any,
-) -> LoadJob:
-    """The job from the parsed options: --concurrency and --rate as steps (1,2,4,8 when neither
-    is given), each bounded by --requests and --duration."""
-    concurrency, rate = levels
+def _steps(
+    concurrency: str | None, rate: str | None, requests: int, duration: float, seed: int
+) -> list[StepSpec]:
+    """--concurrency and --rate as steps (1,2,4,8 when neither is given), each bounded by
+    --requests and --duration."""
     closed = parse_levels(concurrency, "--concurrency", integer=True) if concurrency else []
     rates = parse_levels(rate, "--rate", integer=False) if rate else []
     if not closed and not rates:
         closed = [1, 2, 4, 8]
-    steps = plan_steps(
-        [int(c) for c in closed],
-        rates,
-        max_requests=bounds[0],
-        max_duration_s=bounds[1],
-        seed=fields["settings"].seed,
+    return plan_steps(
+        [int(c) for c in closed], rates, max_requests=requests, max_duration_s=duration, seed=seed
     )
-    return LoadJob(steps=steps, **fields)

@@ -26,11 +26,11 @@ from ollama_bench.cli.app import (
     app,
     http_headers,
     parse_levels,
+    run_and_show,
     target_specs,
 )
-from ollama_bench.cli.signals import stops_like_ctrl_c
-from ollama_bench.console import err_console, fail, interrupted, show
-from ollama_bench.errors import FailedRunError, ObenchError, RunFileError, UsageError
+from ollama_bench.console import err_console, show
+from ollama_bench.errors import UsageError
 from ollama_bench.models import RequestSettings, StopSettings, TargetSpec
 from ollama_bench.runfiles import vision_summary
 from ollama_bench.store import read_vision_run
@@ -225,45 +225,41 @@ def vision(
     images=false sends the prompt without the image (text-only model, or what the image costs).
     """
     outcome = Outcome()
-    with stops_like_ctrl_c() as stop:
-        try:
-            if resume is not None:
-                job = _resumed_job(resume, _given(ctx, ctx.params), ctx.params)
-                if job.resume is not None and job.resume.finished:
-                    err_console.print(f"{printable(str(resume))} is complete: nothing to resume")
-                    show(_file_summary(resume), json_output, render)
-                    return
-            else:
-                job = _new_job(ctx.params)
-            print_notices(preflight.check(job.scenario), err_console)
-            if pull:
-                from ollama_bench.cli.ops import pull_targets  # registered after vision
 
-                pull_targets(job.targets, job.settings.model, force=False, quiet=quiet)
-            with progress_bar(err_console, enabled=not quiet) as bar:
-                summary = asyncio.run(
-                    run_vision(
-                        job,
-                        outcome,
-                        on_probe=lambda infos: print_probe(infos, err_console),
-                        observer=lambda total: ProgressReporter(bar, total),
-                        on_placement=lambda readings: print_placements(readings, err_console),
-                        on_give_up=lambda name, why: print_give_up(name, why, err_console),
-                    )
+    def run() -> RunSummary | None:
+        if resume is not None:
+            job = _resumed_job(resume, _given(ctx, ctx.params), ctx.params)
+            if job.resume is not None and job.resume.finished:
+                err_console.print(f"{printable(str(resume))} is complete: nothing to resume")
+                show(_file_summary(resume), json_output, render)
+                return None
+        else:
+            job = _new_job(ctx.params)
+        print_notices(preflight.check(job.scenario), err_console)
+        if pull:
+            from ollama_bench.cli.ops import pull_targets  # registered after vision
+
+            pull_targets(job.targets, job.settings.model, force=False, quiet=quiet)
+        with progress_bar(err_console, enabled=not quiet) as bar:
+            return asyncio.run(
+                run_vision(
+                    job,
+                    outcome,
+                    on_probe=lambda infos: print_probe(infos, err_console),
+                    observer=lambda total: ProgressReporter(bar, total),
+                    on_placement=lambda readings: print_placements(readings, err_console),
+                    on_give_up=lambda name, why: print_give_up(name, why, err_console),
                 )
-        except RunFileError as exc:  # the disk filled: what was measured is shown, then why
-            if outcome.summary is not None:
-                show(outcome.summary, json_output, render)
-            raise fail(exc, debug) from None
-        except ObenchError as exc:
-            raise fail(exc, debug) from None
-        except KeyboardInterrupt:
-            summary_so_far, run_file = outcome.summary, outcome.run_file
-            raise interrupted(stop, summary_so_far, run_file, json_output, render) from None
-    show(summary, json_output, render)
-    if problem := run_problem(summary, max_failure_rate):
-        hint = f"each failed request is in {summary.run_file} with its error"
-        raise fail(FailedRunError(problem, hint), debug)
+            )
+
+    run_and_show(
+        run,
+        outcome,
+        render,
+        lambda summary: run_problem(summary, max_failure_rate),
+        json_output=json_output,
+        debug=debug,
+    )
 
 
 def _image_sizes(text: str | None, max_image_side: int | None) -> list[int] | None:
