@@ -17,9 +17,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ollama_bench.cli import app
+from ollama_bench.views.tables import fmt_verdict, size_tables
 from ollama_bench.vision.imaging import resize_longest_side
 from ollama_bench.vision.scenarios import load_scenario
 from ollama_bench.vision.sizes import sized_name, sized_scenario
+from ollama_bench.vision.summary import RunSummary
 
 Make = Callable[..., FakeOllama]
 SIZES = (448, 672, 896, 1120)
@@ -134,6 +136,9 @@ def test_sweep_sends_bigger_images_counts_their_tokens_and_orders_the_table(
     assert "By image size (longest side)" in table and "Speed-up by image size" in table
     positions = [table.index(f"{side} px") for side in SIZES]
     assert positions == sorted(positions)
+    _, speed = size_tables(RunSummary.model_validate_json(result.stdout))
+    verdicts = [c["verdict"] for c in sweep["comparisons"]]
+    assert list(speed.columns[-1].cells) == [fmt_verdict(v) for v in verdicts]  # coloured
 
 
 def two_frames(folder: Path) -> str:

@@ -9,20 +9,11 @@ from rich.table import Table
 from ollama_bench.cnn.parallel_summary import ParallelSummary
 from ollama_bench.cnn.summary import InferSummary
 from ollama_bench.cnn.train_summary import TrainSummary
-from ollama_bench.views.tables import fmt_rate, fmt_seconds
+from ollama_bench.views.tables import fmt_ci, fmt_rate, fmt_seconds, fmt_verdict
 
 
 def _share(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
-
-
-def _ci(ci95: tuple[float, float] | None, sep: str = "–") -> str:
-    return "–" if ci95 is None else f"{ci95[0]:.2f}{sep}{ci95[1]:.2f}"
-
-
-def _verdict(verdict: str) -> str:
-    colour = {"faster": "green", "slower": "red"}.get(verdict, "yellow")
-    return f"[{colour}]{verdict}[/{colour}]"
 
 
 def _table(title: str, *, tight: bool = False) -> Table:
@@ -74,8 +65,8 @@ def infer_tables(summary: InferSummary) -> list[Table]:
                 str(s.threads),
                 str(s.batch_size),
                 f"{s.speedup_vs_cpu:.2f}×",
-                "–" if s.ci95 is None else f"{s.ci95[0]:.2f}× – {s.ci95[1]:.2f}×",
-                _verdict(s.verdict),
+                fmt_ci(s.ci95),
+                fmt_verdict(s.verdict),
             )
         tables.append(speed)
     return tables
@@ -132,8 +123,8 @@ def render_parallel(summary: ParallelSummary, console: Console) -> None:
             fmt_seconds(a.pass_time_s.median),
             fmt_rate(a.images_per_s),
             f"{a.vs_sequential:.2f}×",
-            _ci(a.ci95),
-            _verdict(a.verdict),
+            fmt_ci(a.ci95, "–"),
+            fmt_verdict(a.verdict),
         )
     console.print(table)
     for line in summary.explanation:
@@ -186,7 +177,7 @@ def render_train(summary: TrainSummary, console: Console) -> None:
         s = summary.scaling
         console.print(
             f"scaling, {s.workers} workers vs 1 (median epoch times): {s.speedup:.2f}× "
-            f"(95% CI {_ci(s.ci95)}, {_verdict(s.verdict)}), "
+            f"(95% CI {fmt_ci(s.ci95, '–')}, {fmt_verdict(s.verdict)}), "
             f"efficiency {s.efficiency:.0%}"
         )
     if summary.weights_identical is not None:

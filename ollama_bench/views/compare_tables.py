@@ -14,22 +14,15 @@ from rich.table import Table
 from ollama_bench.untrusted import sanitised
 from ollama_bench.views.tables import (
     METRIC_LABELS,
+    fmt_ci,
     fmt_rate,
     fmt_seconds,
     fmt_share,
+    fmt_verdict,
     image_ratio_table,
     quality_rows,
 )
 from ollama_bench.vision.compare import RunComparison, TargetChange
-
-
-def _ci(ci95: tuple[float, float] | None) -> str:
-    return "–" if ci95 is None else f"{ci95[0]:.2f}–{ci95[1]:.2f}×"
-
-
-def _verdict(verdict: str) -> str:
-    colour = {"faster": "green", "slower": "red"}.get(verdict, "yellow")
-    return f"[{colour}]{verdict}[/{colour}]"
 
 
 def _value(metric: str, value: float | None) -> str:
@@ -63,8 +56,8 @@ def change_table(comparison: RunComparison) -> Table:
                 _value(metric, a),
                 _value(metric, b),
                 f"{m.speedup:.2f}×",
-                _ci(m.ci95),
-                _verdict(m.verdict),
+                fmt_ci(m.ci95, "–"),  # tight: seven columns in 80 characters
+                fmt_verdict(m.verdict),
             )
     return table
 

@@ -283,9 +283,9 @@ def quality_rows(
     for key in (k for k in order if k in quality):
         change = quality[key]
         ci = "–" if change.ci95 is None else " – ".join(fmt_points(v) for v in change.ci95)
-        colour = {"better": "green", "worse": "red"}.get(change.verdict, "yellow")
-        verdict = f"[{colour}]{change.verdict}[/{colour}]"
-        rows.append((names.get(key, key), fmt_points(change.delta), ci, verdict))
+        rows.append(
+            (names.get(key, key), fmt_points(change.delta), ci, fmt_verdict(change.verdict))
+        )
     rate, pairs = identical
     if rate is not None:
         rows.append(("identical replies", f"{fmt_share(rate)} of {pairs}", "", ""))
@@ -334,12 +334,21 @@ def reply_differences(summary: RunSummary) -> list[str]:
     return lines
 
 
-def _ci(ci95: tuple[float, float] | None) -> str:
-    return "–" if ci95 is None else f"{ci95[0]:.2f}× – {ci95[1]:.2f}×"
+def fmt_ci(ci95: tuple[float, float] | None, sep: str = " – ") -> str:
+    """A ratio's 95% CI, × at both ends, for every table and verdict line to write alike;
+    `sep="–"` where a table is tight or the interval is inside a sentence.
+
+    >>> fmt_ci((1.234, 2.5)), fmt_ci((1.234, 2.5), "–"), fmt_ci(None)
+    ('1.23× – 2.50×', '1.23×–2.50×', '–')
+    """
+    return "–" if ci95 is None else f"{ci95[0]:.2f}×{sep}{ci95[1]:.2f}×"
 
 
-def _verdict(verdict: str) -> str:
-    colour = {"faster": "green", "slower": "red"}.get(verdict, "yellow")
+def fmt_verdict(verdict: str) -> str:
+    """A verdict in rich markup: green for the target's gain, red for its loss, else yellow."""
+    colour = {"faster": "green", "better": "green", "slower": "red", "worse": "red"}.get(
+        verdict, "yellow"
+    )
     return f"[{colour}]{verdict}[/{colour}]"
 
 
@@ -363,8 +372,8 @@ def speedup_table(summary: RunSummary) -> Table | None:
                 c.baseline,
                 label,
                 f"{m.speedup:.2f}×",
-                _ci(m.ci95),
-                _verdict(m.verdict),
+                fmt_ci(m.ci95),
+                fmt_verdict(m.verdict),
             )
     return table
 
@@ -432,14 +441,13 @@ def size_tables(summary: RunSummary) -> list[Table]:
         for name in ("size", "target", "vs baseline", "speed-up", "95% CI", "verdict"):
             speed.add_column(name, justify="right" if name in ("speed-up", "95% CI") else "left")
         for c in sweep.comparisons:
-            ci = "–" if c.ci95 is None else f"{c.ci95[0]:.2f}× – {c.ci95[1]:.2f}×"
             speed.add_row(
                 f"{c.side_px} px",
                 c.target,
                 c.baseline,
                 f"{c.speedup:.2f}×",
-                ci,
-                c.verdict,
+                fmt_ci(c.ci95),
+                fmt_verdict(c.verdict),
             )
         tables.append(speed)
     return tables

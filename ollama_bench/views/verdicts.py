@@ -15,15 +15,13 @@ from ollama_bench.load.summary import (
     LoadSummary,
     LoadTargetSummary,
 )
-from ollama_bench.views.tables import fmt_rate, fmt_seconds, fmt_share
+from ollama_bench.views.tables import fmt_ci, fmt_rate, fmt_seconds, fmt_share
 from ollama_bench.vision.compare import RunComparison
 from ollama_bench.vision.summary import RunSummary
 
 
 def ci_text(ci95: tuple[float, float] | None) -> str:
-    return (
-        "no interval: too few repeats" if ci95 is None else f"95% CI {ci95[0]:.2f}×–{ci95[1]:.2f}×"
-    )
+    return "no interval: too few repeats" if ci95 is None else f"95% CI {fmt_ci(ci95, '–')}"
 
 
 def change(
