@@ -414,3 +414,50 @@ def test_the_ocr_baseline_answers_under_load(fake_ollama: Make, tmp_path: Path) 
     assert (step["sent"], step["completed"], step["valid_rate"]) == (2, 2, 1.0)
     srv = next(t for t in summary["targets"] if t["name"] == "srv")
     assert srv["placement"]["loaded"] is True  # read from /api/ps after its steps
+
+
+@pytest.mark.parametrize("step", [closed(0, 4, 40), opened(0, 10.0, 40)], ids=["closed", "open"])
+def test_a_full_disk_stops_the_step_at_once(
+    fake_ollama: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: StepSpec
+) -> None:
+    from test_run_file_faults import DiskFills
+
+    from ollama_bench import store
+    from ollama_bench.errors import RunFileError
+    from ollama_bench.store import RunWriter
+
+    # 40 requests of 0.2 s on four slots: 2 s closed loop, ~4 s at 10/s. The disk fills at the
+    # third measured request; the step must stop there, not send the rest of its schedule.
+    server = fake_ollama(prompt_eval_s=0.2, reply=REPLY, num_parallel=4)
+    filling = DiskFills(room=10**9)
+    monkeypatch.setattr(store, "os", filling)
+    real_append = RunWriter.append
+
+    def append(self: RunWriter, record: Any) -> None:
+        if self.records == 4:  # header, warm-up, two measured requests
+            filling.room = 0
+        real_append(self, record)
+
+    monkeypatch.setattr(RunWriter, "append", append)
+    job = LoadJob(
+        scenario=load_scenario("cctv"),
+        settings=RequestSettings(model=MODEL),
+        targets=[parse_target(f"t={server.url}")],
+        warmup=1,
+        steps=[step],
+        out=tmp_path / "load.jsonl",
+        monitor=False,
+    )
+    outcome = LoadOutcome()
+
+    async def main() -> None:
+        with pytest.raises(RunFileError):
+            await run_load(job, outcome, on_probe=lambda infos: None, observer=Quiet())
+        await asyncio.sleep(0.5)  # a request still running would end, and be kept, by now
+
+    asyncio.run(main())
+    chats = [path for _, path, _ in server.requests if path == "/api/chat"]
+    assert len(chats) < 15  # the warm-up, four in flight, a few sent while they ran
+    assert outcome.summary is not None
+    (summary_step,) = outcome.summary.targets[0].steps
+    assert len(outcome.samples) == 1 + summary_step.sent  # none kept after the summary

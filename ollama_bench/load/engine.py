@@ -11,8 +11,9 @@ is judged like a vision request and handed on as a LoadSample when it ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -149,6 +150,18 @@ class _Step:
         return StepResult(self.started_at, self.last_done_ns / 1e9, self.sent, stopped_by)
 
 
+@contextlib.asynccontextmanager
+async def _all_or_none() -> AsyncIterator[asyncio.TaskGroup]:
+    """A task group whose first failure (a full disk in the sink) cancels the step's other
+    requests at once, raised as itself, not in an ExceptionGroup, so callers' `except
+    RunFileError` still matches; no request of the step runs on after it."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            yield group
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+
+
 async def closed_loop(
     state: _Step, concurrency: int, max_requests: int, max_s: float | None
 ) -> StepResult:
@@ -163,23 +176,20 @@ async def closed_loop(
             k, next_k = next_k, next_k + 1  # no await in between: workers never share a k
             await state.request(k)
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    async with _all_or_none() as group:
+        for _ in range(concurrency):
+            group.create_task(worker())
     return state.result("requests" if next_k >= max_requests else "duration")
 
 
 async def open_loop(state: _Step, offsets_s: Sequence[float], max_requests: int) -> StepResult:
-    tasks: list[asyncio.Task[None]] = []
-    try:
+    async with _all_or_none() as group:  # interrupted: in-flight requests end with the step
         for k, offset_s in enumerate(offsets_s):
             due_ns = int(offset_s * 1e9)
             wait_s = (state.t0_ns + due_ns - time.perf_counter_ns()) / 1e9
             if wait_s > 0:
                 await asyncio.sleep(wait_s)
-            tasks.append(asyncio.create_task(state.request(k, scheduled_ns=due_ns)))
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:  # interrupted: in-flight requests end with the step
-            task.cancel()
+            group.create_task(state.request(k, scheduled_ns=due_ns))
     return state.result("requests" if len(offsets_s) >= max_requests else "duration")
 
 
