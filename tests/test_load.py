@@ -461,3 +461,19 @@ def test_a_full_disk_stops_the_step_at_once(
     assert outcome.summary is not None
     (summary_step,) = outcome.summary.targets[0].steps
     assert len(outcome.samples) == 1 + summary_step.sent  # none kept after the summary
+
+
+def test_each_server_is_named_as_it_is(fake_openai: Callable[..., Any], tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from ollama_bench.views.load_tables import render_load
+
+    server = fake_openai(reply=REPLY, models=[MODEL])
+    summary = run(tmp_path, {"llama": f"{server.url},api=openai"}, [closed(0, 1, 1)])
+    (target,) = summary.targets
+    assert (target.api, target.server, target.version) == ("openai", "llama.cpp", "b1-0c1e570")
+    console = Console(record=True, width=200)
+    render_load(summary, console)
+    text = " ".join(console.export_text().split())  # undo the title's wrapping
+    assert f"llama · {server.url} · llama.cpp b1-0c1e570: throughput" in text
+    assert "Ollama" not in text

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from ollama_bench.itl import ItlSummary, summarise_itl
 from ollama_bench.load.records import ORDER, LoadHeader, LoadSample, StepSpec
-from ollama_bench.models import Placement, PlacementReading, Timing, UtilisationSample
+from ollama_bench.models import Api, Placement, PlacementReading, Timing, UtilisationSample
 from ollama_bench.ops.energy import EnergySummary, energy_note, summarise_energy
 from ollama_bench.stats import percentile
 from ollama_bench.vision.summary import Warning, chosen_placement, probe_warnings
@@ -152,6 +152,8 @@ class Knee(BaseModel):
 class LoadTargetSummary(BaseModel):
     name: str
     url: str
+    api: Api = "ollama"
+    server: str | None = None  # OpenAI-compatible: "llama.cpp", "vLLM", "Ollama" or unknown
     version: str | None = None
     usable: bool = True
     error: str | None = None
@@ -355,6 +357,8 @@ def summarise_load(
             LoadTargetSummary(
                 name=info.name,
                 url=info.url,
+                api=info.api,
+                server=info.server,
                 version=info.version,
                 usable=info.usable,
                 error=info.error,

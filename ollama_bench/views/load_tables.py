@@ -17,7 +17,13 @@ from rich.table import Table
 from ollama_bench.load.records import LoadSample, StepSpec
 from ollama_bench.load.summary import LoadSummary, LoadTargetSummary, Percentiles, StepSummary
 from ollama_bench.untrusted import sanitised
-from ollama_bench.views.tables import fmt_rate, fmt_seconds, fmt_share, print_warnings
+from ollama_bench.views.tables import (
+    fmt_rate,
+    fmt_seconds,
+    fmt_share,
+    print_warnings,
+    server_label,
+)
 
 
 def _pct(p: Percentiles | None, key: str) -> str:
@@ -71,8 +77,8 @@ def step_table(title: str, steps: list[StepSummary], columns: list[Column]) -> T
 
 def throughput_table(target: LoadTargetSummary, slo: float | None) -> Table:
     title = f"{target.name} · {target.url}"
-    if target.version:
-        title += f" · Ollama {target.version}"
+    if server := server_label(target.api, target.server, target.version):
+        title += f" · {server}"
     columns: list[Column] = [
         ("requests (failed)", lambda s: f"{s.sent} ({s.failed})"),
         ("req/s", lambda s: fmt_rate(s.throughput_per_s)),

@@ -27,7 +27,7 @@ from ollama_bench.models import PlacementReading, TargetInfo, TargetSpec
 from ollama_bench.ops.doctor import Diagnosis, Finding, TargetCheck, placement_findings
 from ollama_bench.ops.pulling import PullOutcome, PullTally
 from ollama_bench.untrusted import printable, sanitised
-from ollama_bench.views.tables import fmt_bytes
+from ollama_bench.views.tables import fmt_bytes, server_label
 
 LOUD_CODES = frozenset({"gpu-on-cpu", "cpu-on-gpu", "gpu-partial"})
 _MARK = {"error": "[red]✗[/red]", "warning": "[yellow]![/yellow]", None: "[green]✓[/green]"}
@@ -71,13 +71,10 @@ def doctor_table(diagnosis: Diagnosis) -> Table:
     for check in diagnosis.targets:
         info = check.info
         mark = _MARK[_worst(diagnosis.findings, info.name)]
-        version = info.version or "–"
-        if info.api == "openai":
-            version = " ".join(p for p in (info.server or "OpenAI API", info.version) if p)
         table.add_row(
             f"{mark} {info.name}",
             info.url,
-            version,
+            server_label(info.api, info.server, info.version) or "–",
             _model_cell(info),
             _placement_cell(check),
         )

@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ollama_bench.models import Sample, TargetInfo
+from ollama_bench.models import Api, Sample, TargetInfo
 from ollama_bench.untrusted import printable, sanitised
 from ollama_bench.vision.preflight import Notice
 from ollama_bench.vision.quality import Change
@@ -174,14 +174,26 @@ SERVER_FIGURES = {
 _UNREPORTED = "[dim]not reported by this server[/dim]"
 
 
+def server_label(api: Api, server: str | None, version: str | None) -> str | None:
+    """What serves a target, in one phrase for every view: "Ollama 0.5.1", "llama.cpp b4567"
+    ("OpenAI API" when an OpenAI-compatible server does not say which), the OCR baseline's
+    package and version; None when nothing is known.
+
+    >>> server_label("ollama", None, "0.5.1"), server_label("openai", None, None)
+    ('Ollama 0.5.1', 'OpenAI API')
+    """
+    if api == "openai":
+        return " ".join(p for p in (server or "OpenAI API", version) if p)
+    if version is None:
+        return None
+    return f"Ollama {version}" if api == "ollama" else version
+
+
 def _column_label(t: TargetSummary) -> str:
     if t.version is None and t.api == "ollama" and t.images:
         return t.name
-    about = [t.url]
-    if t.api == "openai":
-        about.append(" ".join(p for p in (t.server or "OpenAI API", t.version) if p))
-    elif t.version is not None:
-        about.append(t.version)
+    server = server_label(t.api, t.server, t.version)
+    about = [t.url] if server is None else [t.url, server]
     label = f"{t.name}\n[dim]{' · '.join(about)}[/dim]"
     return label if t.images else f"{label}\n[bold]text only: no image sent[/bold]"
 
@@ -492,16 +504,17 @@ def print_warnings(warnings: Sequence[Warning], console: Console) -> None:
 def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
     """One line per target: what the probe found, or why the target is left out."""
     for info in sanitised(list(infos)):
+        server = server_label(info.api, info.server, info.version)
         if info.usable and info.api == "ocr":
             threads = info.options.get("threads")
             console.print(
-                f"[green]✓[/green] {info.name} {info.url} · {info.version} · "
+                f"[green]✓[/green] {info.name} {info.url} · {server} · "
                 f"{threads} thread{'s' if threads != 1 else ''}",
                 highlight=False,
             )
         elif info.usable and info.api == "openai":
-            server = " ".join(p for p in (info.server or "server unknown", info.version) if p)
-            about = [f"OpenAI API ({server})", f"response_format {info.response_format or '–'}"]
+            api = f"OpenAI API ({server})" if info.server else server or "OpenAI API"
+            about = [api, f"response_format {info.response_format or '–'}"]
             if info.context_length:
                 about.append(f"context {info.context_length}")
             if not info.images:
@@ -509,9 +522,7 @@ def print_probe(infos: Sequence[TargetInfo], console: Console) -> None:
             console.print(f"[green]✓[/green] {info.name} {info.url} · {' · '.join(about)}")
         elif info.usable:
             digest = (info.model_digest or "")[:12]
-            console.print(
-                f"[green]✓[/green] {info.name} {info.url} · Ollama {info.version} · model {digest}"
-            )
+            console.print(f"[green]✓[/green] {info.name} {info.url} · {server} · model {digest}")
         else:
             console.print(f"[red]✗[/red] {info.name}: {info.error}")
         for warning in info.warnings:
