@@ -30,7 +30,7 @@ from ollama_bench.itl import ItlSummary, summarise_itl
 from ollama_bench.load.records import ORDER, LoadHeader, LoadSample, StepSpec
 from ollama_bench.models import Api, Placement, PlacementReading, Timing, UtilisationSample
 from ollama_bench.ops.energy import EnergySummary, energy_note, summarise_energy
-from ollama_bench.stats import percentile
+from ollama_bench.stats import Summary, min_n_for
 from ollama_bench.vision.summary import Warning, chosen_placement, probe_warnings
 
 NS_PER_S = 1e9
@@ -39,7 +39,7 @@ NS_PER_S = 1e9
 KNEE_EFFICIENCY = 0.5
 #: Open loop: a step is kept up with when requests were served at this share of their arrival rate.
 KEEP_UP_SHARE = 0.9
-MIN_N_FOR_P99 = 100  # below, the p99 interpolates between the two largest values
+MIN_N_FOR_P99 = min_n_for(99)  # below, the p99 interpolates between the two largest values
 LAG_WARN_S = 0.010  # an open-loop request sent this late means the client is falling behind
 
 
@@ -56,17 +56,9 @@ class Percentiles(BaseModel):
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Percentiles:
-        if not values:
-            return cls(n=0)
-        return cls(
-            n=len(values),
-            p50=percentile(values, 50),
-            p90=percentile(values, 90),
-            p95=percentile(values, 95),
-            p99=percentile(values, 99),
-            mean=statistics.fmean(values),
-            max=max(values),
-        )
+        """stats.Summary's figures, under the names load's JSON has always had."""
+        s = Summary.of(values)
+        return cls(n=s.n, p50=s.median, p90=s.p90, p95=s.p95, p99=s.p99, mean=s.mean, max=s.max)
 
 
 def server_work_ns(timing: Timing) -> int | None:
