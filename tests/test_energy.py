@@ -116,6 +116,39 @@ def test_energy_is_withheld_when_readings_do_not_cover_the_requests() -> None:
     assert summarise_energy([(0.0, 1.0)], 1, 1, []) is None
 
 
+def test_too_few_readings_are_said_so_by_vision_and_load_alike() -> None:
+    from rich.console import Console
+
+    from ollama_bench.load.summary import LoadTargetSummary, Percentiles, StepSummary
+    from ollama_bench.views.load_tables import queue_table
+    from ollama_bench.views.tables import fmt_energy
+
+    readings = [gpu_power(t, 50.0) for t in (0, 1)]
+    withheld = summarise_energy([(at(0).timestamp(), at(10).timestamp())], 1, 5, readings)
+    assert fmt_energy(withheld, "request") == fmt_energy(withheld, "token") == "too few readings"
+    none = Percentiles(n=0)
+    step = StepSummary(
+        step=0,
+        mode="concurrency",
+        label="c=1",
+        sent=1,
+        completed=1,
+        failed=0,
+        in_flight_max=1,
+        elapsed_s=10.0,
+        throughput_per_s=0.1,
+        output_tokens_per_s=0.5,
+        latency_s=none,
+        ttft_s=none,
+        queue_s=none,
+        energy=withheld,
+    )
+    console = Console(record=True, width=200)
+    console.print(queue_table(LoadTargetSummary(name="t", url="u", steps=[step], knees=[])))
+    text = console.export_text()
+    assert "J/request" in text and "too few readings" in text  # not a dash, nor left out
+
+
 def test_rapl_zones_are_unwrapped_one_by_one_and_summed() -> None:
     def row(t: float, a: int, b: int) -> UtilisationSample:
         zones = [

@@ -18,9 +18,12 @@ from ollama_bench.load.records import LoadSample, StepSpec
 from ollama_bench.load.summary import LoadSummary, LoadTargetSummary, Percentiles, StepSummary
 from ollama_bench.untrusted import sanitised
 from ollama_bench.views.tables import (
+    fmt_energy,
+    fmt_itl,
     fmt_rate,
     fmt_seconds,
     fmt_share,
+    fmt_stalls,
     print_warnings,
     server_label,
 )
@@ -28,28 +31,6 @@ from ollama_bench.views.tables import (
 
 def _pct(p: Percentiles | None, key: str) -> str:
     return "–" if p is None else fmt_seconds(getattr(p, key))
-
-
-def _energy(step: StepSummary, per: str) -> str:
-    e = step.energy
-    value = (
-        None
-        if e is None
-        else e.joules_per_request
-        if per == "request"
-        else e.joules_per_output_token
-    )
-    return "–" if value is None else f"{value:.3g} J"
-
-
-def _itl(step: StepSummary, key: str) -> str:
-    itl = step.itl
-    return "–" if itl is None else fmt_seconds(getattr(itl, f"{key}_s"))
-
-
-def _stalls(step: StepSummary) -> str:
-    itl = step.itl
-    return "–" if itl is None or itl.stalls is None else str(itl.stalls)
 
 
 def _growth(step: StepSummary) -> str:
@@ -108,11 +89,10 @@ def queue_table(target: LoadTargetSummary) -> Table:
         ("queue p99", lambda s: _pct(s.queue_s, "p99")),
         ("queue growth (s/s)", _growth),
         ("client lag p99", lambda s: _pct(s.lag_s, "p99")),
-        ("ITL p50", lambda s: _itl(s, "p50")),
-        ("ITL p99", lambda s: _itl(s, "p99")),
-        ("stalls", _stalls),
-        ("J/request", lambda s: _energy(s, "request")),
-        ("J/output token", lambda s: _energy(s, "token")),
+        ("ITL p50 / p99", lambda s: fmt_itl(s.itl)),
+        ("stalls", lambda s: fmt_stalls(s.itl)),
+        ("J/request", lambda s: fmt_energy(s.energy, "request", sources=False)),
+        ("J/output token", lambda s: fmt_energy(s.energy, "token")),
     ]
     return step_table(f"{target.name}: queueing, streaming and energy", target.steps, columns)
 

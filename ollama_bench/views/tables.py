@@ -22,7 +22,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ollama_bench.itl import ItlSummary
 from ollama_bench.models import Api, Sample, TargetInfo
+from ollama_bench.ops.energy import EnergySummary
 from ollama_bench.untrusted import printable, sanitised
 from ollama_bench.vision.preflight import Notice
 from ollama_bench.vision.quality import Change
@@ -106,14 +108,13 @@ def _cpu(t: TargetSummary) -> str:
     return fmt_pct_pair(u.cpu_pct_mean, u.cpu_pct_peak) + run
 
 
-def fmt_itl(t: TargetSummary) -> str:
+def fmt_itl(itl: ItlSummary | None) -> str:
     """`p50 / p99` of the inter-chunk gaps, e.g. `4.1 ms / 9.8 ms`."""
-    return "–" if t.itl is None else f"{fmt_seconds(t.itl.p50_s)} / {fmt_seconds(t.itl.p99_s)}"
+    return "–" if itl is None else f"{fmt_seconds(itl.p50_s)} / {fmt_seconds(itl.p99_s)}"
 
 
-def fmt_stalls(t: TargetSummary) -> str:
+def fmt_stalls(itl: ItlSummary | None) -> str:
     """Stalled gaps and the requests they hit: `2 in 1 request`, `0`, or `–`."""
-    itl = t.itl
     if itl is None or itl.stalls is None:
         return "–"
     if not itl.stalls:
@@ -122,18 +123,18 @@ def fmt_stalls(t: TargetSummary) -> str:
     return f"{itl.stalls} in {itl.stalled_requests} request{plural}"
 
 
-def fmt_energy(t: TargetSummary, per: str) -> str:
-    """Joules per completed request (with the sources measured) or per output token."""
-    e = t.energy
+def fmt_energy(e: EnergySummary | None, per: str, *, sources: bool = True) -> str:
+    """Joules per completed request (with the sources measured, unless a narrow table leaves
+    them out) or per output token; "too few readings" when the readings do not cover it."""
     if e is None:
         return "–"
     if e.note:
         return "too few readings"
-    if per == "token":
-        value = e.joules_per_output_token
-        return "–" if value is None else f"{value:.3g} J"
-    value = e.joules_per_request
-    return "–" if value is None else f"{value:.3g} J ({' + '.join(e.sources)})"
+    value = e.joules_per_output_token if per == "token" else e.joules_per_request
+    if value is None:
+        return "–"
+    named = per == "request" and sources
+    return f"{value:.3g} J ({' + '.join(e.sources)})" if named else f"{value:.3g} J"
 
 
 def _accuracy(t: TargetSummary) -> str:
@@ -220,8 +221,8 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
         ("cold load", [fmt_seconds(t.cold_load_s) for t in targets]),
         ("prompt tokens/s", [fmt_rate(t.prompt_tokens_per_s.median) for t in targets]),
         ("decode tokens/s", [fmt_rate(t.decode_tokens_per_s.median) for t in targets]),
-        ("ITL p50 / p99 (client)", [fmt_itl(t) for t in targets]),
-        ("stalls (gap > 10× median)", [fmt_stalls(t) for t in targets]),
+        ("ITL p50 / p99 (client)", [fmt_itl(t.itl) for t in targets]),
+        ("stalls (gap > 10× median)", [fmt_stalls(t.itl) for t in targets]),
         ("client − server gap", [fmt_seconds(t.gap_s.median) for t in targets]),
         ("placement (ollama ps)", [_placement(t) for t in targets]),
     ]
@@ -233,8 +234,8 @@ def target_table(targets: Sequence[TargetSummary]) -> Table:
         ]
     if any(t.energy for t in targets):
         rows += [
-            ("energy / request", [fmt_energy(t, "request") for t in targets]),
-            ("energy / output token", [fmt_energy(t, "token") for t in targets]),
+            ("energy / request", [fmt_energy(t.energy, "request") for t in targets]),
+            ("energy / output token", [fmt_energy(t.energy, "token") for t in targets]),
         ]
     for name, cells in rows:
         figure = SERVER_FIGURES.get(name)
