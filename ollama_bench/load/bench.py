@@ -64,7 +64,6 @@ class LoadOutcome:
     """Filled as the run goes, so an interrupted run still has its samples and summary."""
 
     samples: list[LoadSample] = field(default_factory=list)
-    steps: list[StepDone] = field(default_factory=list)
     placements: list[PlacementReading] = field(default_factory=list)
     utilisation: list[UtilisationSample] = field(default_factory=list)
     run_file: Path | None = None
@@ -144,7 +143,6 @@ async def _load_target(
             stopped_by=result.stopped_by,
         )
         writer.append(done)
-        outcome.steps.append(done)
 
 
 async def run_load(

@@ -43,12 +43,6 @@ class StepSpec(BaseModel):
     seed: int | None = None  # open loop: the arrival schedule's seed (same for every target)
 
     @property
-    def level(self) -> float:
-        """The load offered: concurrency, or requests/s."""
-        level = self.concurrency if self.mode == "concurrency" else self.rate_per_s
-        return float(level or 0)
-
-    @property
     def label(self) -> str:
         if self.mode == "concurrency":
             return f"c={self.concurrency}"

@@ -121,6 +121,11 @@ class StepSummary(BaseModel):
     itl: ItlSummary | None = None
     energy: EnergySummary | None = None
 
+    @property
+    def level(self) -> float:
+        """The load offered: its concurrency, or the requests/s asked for."""
+        return float((self.concurrency if self.mode == "concurrency" else self.rate_per_s) or 0)
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def served_share(self) -> float | None:
@@ -230,16 +235,15 @@ def _knees(steps: Sequence[StepSummary]) -> list[Knee]:
     knees = []
     closed = sorted(
         (s for s in steps if s.mode == "concurrency" and s.throughput_per_s is not None),
-        key=lambda s: s.concurrency or 0,
+        key=lambda s: s.level,
     )
     if closed:
-        levels = [float(s.concurrency or 0) for s in closed]
+        levels = [s.level for s in closed]
         index, reason = closed_loop_knee(levels, [s.throughput_per_s or 0.0 for s in closed])
         knees.append(_knee("concurrency", closed, index, reason))
-    opened = sorted((s for s in steps if s.mode == "rate"), key=lambda s: s.rate_per_s or 0.0)
+    opened = sorted((s for s in steps if s.mode == "rate"), key=lambda s: s.level)
     if opened:
-        rates = [s.rate_per_s or 0.0 for s in opened]
-        index, reason = open_loop_knee(rates, [s.served_share for s in opened])
+        index, reason = open_loop_knee([s.level for s in opened], [s.served_share for s in opened])
         knees.append(_knee("rate", opened, index, reason))
     return knees
 
@@ -252,7 +256,7 @@ def _knee(mode: str, steps: Sequence[StepSummary], index: int | None, reason: st
         mode=mode,
         step=knee.step,
         label=knee.label,
-        level=float(knee.concurrency or knee.rate_per_s or 0.0),
+        level=knee.level,
         throughput_per_s=knee.throughput_per_s,
         reason=reason,
     )

@@ -43,16 +43,13 @@ class Mode:
     title: str
     axis: str
 
-    def level(self, step: StepSummary) -> float:
-        return float((step.concurrency if self.name == "concurrency" else step.rate_per_s) or 0)
-
 
 CLOSED = Mode("concurrency", "closed loop", "concurrency (requests in flight)")
 OPEN = Mode("rate", "open loop", "arrival rate asked (requests/s, Poisson)")
 
 
 def _steps(target: LoadTargetSummary, mode: Mode) -> list[StepSummary]:
-    return sorted((s for s in target.steps if s.mode == mode.name), key=mode.level)
+    return sorted((s for s in target.steps if s.mode == mode.name), key=lambda s: s.level)
 
 
 def _modes(summary: LoadSummary) -> list[Mode]:
@@ -97,10 +94,10 @@ def _values(steps: Sequence[StepSummary], value: Value) -> list[float]:
 
 
 def _line(
-    ax: Axes, target: int, steps: Sequence[StepSummary], mode: Mode, value: Value, **style: Any
+    ax: Axes, target: int, steps: Sequence[StepSummary], value: Value, **style: Any
 ) -> list[float]:
     ys = _values(steps, value)
-    ax.plot([mode.level(s) for s in steps], ys, color=f"C{target}", marker="o", **style)
+    ax.plot([s.level for s in steps], ys, color=f"C{target}", marker="o", **style)
     return [y for y in ys if not math.isnan(y)]
 
 
@@ -113,7 +110,7 @@ def _ring_knee(
     y = value(at) if at is not None else None
     if at is None or y is None:
         return False
-    x = mode.level(at)
+    x = at.level
     ax.scatter([x], [y], s=260, facecolors="none", edgecolors=f"C{k}", linewidths=2.2, zorder=5)
     if label:
         ax.annotate(
@@ -216,14 +213,14 @@ def throughput_chart(report: LoadReport) -> Chart | None:
             levels: list[float] = []
             for k, t in enumerate(targets):
                 steps = _steps(t, mode)
-                levels += [mode.level(s) for s in steps]
-                top = max([top, *_line(ax, k, steps, mode, value)])
+                levels += [s.level for s in steps]
+                top = max([top, *_line(ax, k, steps, value)])
                 _ring_knee(ax, k, t, mode, value, label=row == 0)
                 first = next((s for s in steps if value(s)), None)
                 if mode is CLOSED and first is not None and len(steps) > 1:
                     # what more requests in flight would buy with a free slot for each
-                    base, y0 = mode.level(first), value(first) or 0.0
-                    xs = [mode.level(s) for s in steps if mode.level(s) >= base]
+                    base, y0 = first.level, value(first) or 0.0
+                    xs = [s.level for s in steps if s.level >= base]
                     ax.plot(
                         xs, [y0 * x / base for x in xs], color=f"C{k}", linestyle=":", alpha=0.6
                     )
@@ -299,13 +296,12 @@ def _percentile_chart(
             levels: list[float] = []
             for k, t in enumerate(targets):
                 steps = _steps(t, mode)
-                levels += [mode.level(s) for s in steps]
+                levels += [s.level for s in steps]
                 for key, dash in (("p50", "-"), ("p99", "--")):
                     values += _line(
                         ax,
                         k,
                         steps,
-                        mode,
                         _percentile(metric, key),
                         linestyle=dash,
                         markersize=4 if dash == "--" else 6,
@@ -385,11 +381,9 @@ def goodput_chart(report: LoadReport) -> Chart | None:
         levels: list[float] = []
         for k, t in enumerate(targets):
             steps = _steps(t, mode)
-            levels += [mode.level(s) for s in steps]
-            good = _line(ax, k, steps, mode, lambda s: s.goodput_per_s)
-            done = _line(
-                ax, k, steps, mode, lambda s: s.throughput_per_s, linestyle=":", alpha=0.55
-            )
+            levels += [s.level for s in steps]
+            good = _line(ax, k, steps, lambda s: s.goodput_per_s)
+            done = _line(ax, k, steps, lambda s: s.throughput_per_s, linestyle=":", alpha=0.55)
             top = max([top, *good, *done])
         _level_axis(ax, levels, mode)
         ax.set_ylim(0, top * 1.2 or 1)
@@ -433,8 +427,8 @@ def served_chart(report: LoadReport) -> Chart | None:
 
     for k, t in enumerate(targets):
         steps = _steps(t, OPEN)
-        levels += [OPEN.level(s) for s in steps]
-        top = max([top, *_line(ax, k, steps, OPEN, share)])
+        levels += [s.level for s in steps]
+        top = max([top, *_line(ax, k, steps, share)])
         _ring_knee(ax, k, t, OPEN, share)
     ax.axhline(KEEP_UP_SHARE * 100, color="grey", linestyle="--", linewidth=1)
     _level_axis(ax, levels, OPEN)

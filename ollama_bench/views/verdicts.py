@@ -85,10 +85,7 @@ def _knee_phrase(target: LoadTargetSummary, knee: Knee) -> str:
     """`gpu saturates at c=4 (…)`, `cpu keeps up with up to 1 req/s (…)`, or why there is no
     knee, for one mode of one target's sweep."""
     name = target.name
-    steps = sorted(
-        (s for s in target.steps if s.mode == knee.mode),
-        key=lambda s: float(s.concurrency or s.rate_per_s or 0.0),
-    )
+    steps = sorted((s for s in target.steps if s.mode == knee.mode), key=lambda s: s.level)
     at = next((s for s in steps if s.step == knee.step), None)
     latency = f"p50 latency {fmt_seconds(at.latency_s.p50)}" if at is not None else ""
     if at is not None and knee.mode == "concurrency":
