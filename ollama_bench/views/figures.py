@@ -63,7 +63,8 @@ def mpl_text(text: str) -> str:
     return " " + label if label.startswith("_") else label  # "_x" would hide a legend entry
 
 
-def _inert(value: T) -> T:
+def inert(value: T) -> T:
+    """`value` with every string in it made literal for matplotlib (see mpl_text)."""
     return sanitised(value, mpl_text)
 
 
@@ -82,16 +83,18 @@ def _figure(height_in: float, columns: int = 1) -> tuple[Figure, list[Axes]]:
     return figure, list(axes)
 
 
-def _seconds_axis(ax: Axes, values: Sequence[float], axis: str = "y") -> str:
+def seconds_axis(
+    ax: Axes, values: Sequence[float], axis: str = "y", *, sparse: bool = False
+) -> str:
     """Log scale when the values span more than 5×; returns the scale's name for the label.
     Ticks read as durations (`20 ms`, `1.5 s`), and on a log scale only 1, 2 and 5 × 10ᵏ are
-    labelled when the values span more than a decade."""
+    labelled when the values span more than a decade, or always when `sparse` (short panels)."""
     positive = [v for v in values if v > 0]
     log = bool(positive) and max(positive) / min(positive) > 5
     target = ax.yaxis if axis == "y" else ax.xaxis
     if log:
         (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
-        crowded = max(positive) / min(positive) > 15
+        crowded = sparse or max(positive) / min(positive) > 15
 
         def label(value: float, _position: float) -> str:
             leading = round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
@@ -124,7 +127,7 @@ def _ticks(ax: Axes, names: Sequence[str]) -> None:
 
 
 def latency_by_image(report: VisionReport) -> Chart | None:
-    detail = _inert(report.detail)
+    detail = inert(report.detail)
     targets = [t for t in detail.targets if t.images]
     if not targets:
         return None
@@ -153,7 +156,7 @@ def latency_by_image(report: VisionReport) -> Chart | None:
             )
             values += found.latencies_s
         ax.scatter([], [], s=30, color=colour, label=f"{target.name}: each request; bar: median")
-    scale = _seconds_axis(ax, values)
+    scale = seconds_axis(ax, values)
     _ticks(ax, present)
     ax.set_xlim(-0.6, len(present) - 0.4)
     ax.set_ylabel(f"latency per request ({scale})")
@@ -174,7 +177,7 @@ def latency_by_image(report: VisionReport) -> Chart | None:
 
 
 def time_split(report: VisionReport) -> Chart | None:
-    detail = _inert(report.detail)
+    detail = inert(report.detail)
     rows = [t for t in detail.targets if t.split is not None]
     if not rows:
         return None
@@ -276,7 +279,7 @@ def forest_chart(
     title: str,
 ) -> Chart | None:
     """A forest plot per metric: each image's ratio with its interval, and the headline."""
-    metrics = [(m, _inert(metrics_by_name[m])) for m in METRIC_LABELS if metrics_by_name.get(m)]
+    metrics = [(m, inert(metrics_by_name[m])) for m in METRIC_LABELS if metrics_by_name.get(m)]
     if not metrics:
         return None
     shown_target, shown_baseline = mpl_text(target), mpl_text(baseline)
@@ -417,7 +420,7 @@ def quality_chart(
 
 
 def accuracy_by_field(report: VisionReport) -> Chart | None:
-    targets = [t for t in _inert(report.summary.targets) if t.accuracy.get("overall") is not None]
+    targets = [t for t in inert(report.summary.targets) if t.accuracy.get("overall") is not None]
     if not targets:
         return None
     fields = [k for k in targets[0].accuracy if k != "overall"] + ["overall"]
@@ -448,7 +451,7 @@ def accuracy_by_field(report: VisionReport) -> Chart | None:
 
 
 def accuracy_vs_latency(report: VisionReport) -> Chart | None:
-    summary, detail = _inert(report.summary), _inert(report.detail)
+    summary, detail = inert(report.summary), inert(report.detail)
     scored = {t.name: t for t in summary.targets if t.accuracy.get("overall") is not None}
     rows = [t for t in detail.targets if t.name in scored]
     if not rows:
@@ -483,7 +486,7 @@ def accuracy_vs_latency(report: VisionReport) -> Chart | None:
                 fontsize="small",
             )
             values.append(median)
-    scale = _seconds_axis(ax, values, axis="x")
+    scale = seconds_axis(ax, values, axis="x")
     ax.set_ylim(-5, 108)
     ax.yaxis.set_major_formatter(PercentFormatter())
     ax.set_xlabel(f"median latency ({scale})")
@@ -549,7 +552,7 @@ def _panel(key: str, panel: Panel, summary: Any, samples: Sequence[Any]) -> Char
 
 
 def infer_charts(report: InferReport) -> list[Chart]:
-    summary, samples = _inert(report.summary), _inert(report.samples)
+    summary, samples = inert(report.summary), inert(report.samples)
     if not summary.results:
         return []
     panels: dict[str, Panel] = {
@@ -563,7 +566,7 @@ def infer_charts(report: InferReport) -> list[Chart]:
 
 
 def parallel_chart(report: ParallelReport) -> Chart | None:
-    summary = _inert(report.summary)
+    summary = inert(report.summary)
     if not summary.arms:
         return None
     arms = summary.arms

@@ -29,7 +29,7 @@ from ollama_bench.load.summary import (
     StepSummary,
 )
 from ollama_bench.runfiles import LoadReport
-from ollama_bench.views.figures import WIDTH_IN, Chart, _fmt_s, _inert, _seconds_axis, to_uri
+from ollama_bench.views.figures import WIDTH_IN, Chart, inert, seconds_axis, to_uri
 from ollama_bench.views.tables import fmt_rate, fmt_seconds
 
 Value = Callable[[StepSummary], float | None]
@@ -196,7 +196,7 @@ def _knee_rule(modes: Sequence[Mode]) -> str:
 
 
 def throughput_chart(report: LoadReport) -> Chart | None:
-    summary = _inert(report.summary)
+    summary = inert(report.summary)
     targets, modes = _drawn(summary), _modes(summary)
     if not targets or not modes:
         return None
@@ -256,21 +256,6 @@ def throughput_chart(report: LoadReport) -> Chart | None:
     )
 
 
-def _seconds(ax: Axes, values: Sequence[float]) -> str:
-    """figures._seconds_axis, with only 1, 2 and 5 × 10ᵏ labelled on a log scale: these panels
-    are short."""
-    scale = _seconds_axis(ax, values)
-    if scale == "log scale":
-
-        def label(value: float, _position: float) -> str:
-            leading = round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
-            return _fmt_s(value) if leading in (1, 2, 5) else ""
-
-        ax.yaxis.set_major_formatter(FuncFormatter(label))
-        ax.yaxis.set_minor_formatter(FuncFormatter(label))
-    return scale
-
-
 def _percentile(metric: Callable[[StepSummary], Percentiles | None], key: str) -> Value:
     def value(step: StepSummary) -> float | None:
         found = metric(step)
@@ -307,7 +292,7 @@ def _percentile_chart(
                         markersize=4 if dash == "--" else 6,
                     )
             _level_axis(ax, levels, mode)
-            scale = _seconds(ax, values)
+            scale = seconds_axis(ax, values, sparse=True)
             scales.append(scale)
             ax.set_ylabel(f"{what} ({scale})")
             _title(ax, mode, what, modes)
@@ -322,7 +307,7 @@ def _percentile_chart(
 
 def latency_chart(report: LoadReport) -> Chart | None:
     drawn = _percentile_chart(
-        _inert(report.summary),
+        inert(report.summary),
         [("latency", lambda s: s.latency_s), ("time to first token", lambda s: s.ttft_s)],
     )
     if drawn is None:
@@ -344,7 +329,7 @@ def latency_chart(report: LoadReport) -> Chart | None:
 
 
 def queue_chart(report: LoadReport) -> Chart | None:
-    summary = _inert(report.summary)
+    summary = inert(report.summary)
     if not any(s.queue_s.n for t in summary.targets for s in t.steps):
         return None
     drawn = _percentile_chart(summary, [("queueing", lambda s: s.queue_s)])
@@ -369,7 +354,7 @@ def queue_chart(report: LoadReport) -> Chart | None:
 
 
 def goodput_chart(report: LoadReport) -> Chart | None:
-    summary = _inert(report.summary)
+    summary = inert(report.summary)
     slo = summary.slo_latency_s
     targets, modes = _drawn(summary), _modes(summary)
     if slo is None or not targets or not modes:
@@ -413,7 +398,7 @@ def goodput_chart(report: LoadReport) -> Chart | None:
 
 
 def served_chart(report: LoadReport) -> Chart | None:
-    summary = _inert(report.summary)
+    summary = inert(report.summary)
     targets = [t for t in _drawn(summary) if _steps(t, OPEN)]
     if not targets:
         return None
