@@ -373,7 +373,7 @@ def quality_chart(
     """Each score's change, target − baseline, in points with its 95% CI."""
     if not quality:
         return None
-    quality = sanitised(quality, mpl_text)  # field names come from the run file: no mathtext
+    quality = inert(quality)  # field names come from the run file: no mathtext
     c_target, c_baseline = mpl_text(target), mpl_text(baseline)
     order = ["valid_rate", *[k for k in quality if k not in ("valid_rate", "overall")]]
     rows = [k for k in [*order, "overall"] if k in quality]
