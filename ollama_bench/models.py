@@ -12,7 +12,9 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, computed_field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, computed_field, field_validator
+
+from ollama_bench.untrusted import clip, storable
 
 #: A request whose server-reported load took at least this long paid a model load. A warm
 #: request's `load_duration` is a few milliseconds; loading llama3.2-vision takes seconds.
@@ -22,6 +24,8 @@ COLD_LOAD_THRESHOLD_NS = 100_000_000
 #: are read at slightly different moments and may run at slightly different rates.
 CLOCK_SLACK_NS = 10_000_000
 CLOCK_SLACK = 0.02
+#: A server's error text is kept up to this length: a megabyte of it per sample helps no one.
+MAX_ERROR_CHARS = 2000
 
 Phase = Literal["warmup", "measured"]
 Api = Literal["ollama", "openai", "ocr"]  # ocr: the in-process OCR baseline (targets/ocr.py)
@@ -219,6 +223,12 @@ class RequestError(BaseModel):
     # sent, the target was given up on (vision/health.py)
     kind: str
     message: str
+
+    @field_validator("message")
+    @classmethod
+    def _clipped(cls, message: str) -> str:
+        """Clipped and storable wherever the error is made: the text is mostly a server's."""
+        return storable(clip(message, MAX_ERROR_CHARS))
 
 
 class FieldError(BaseModel):

@@ -7,6 +7,7 @@ content, server durations that cannot be true, and a stream held open after its 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import Callable
@@ -17,8 +18,17 @@ import pytest
 from fake_ollama import FakeOllama
 from test_cli_vision import answer_from_labels, make_images, read_run, run_cli
 
-from ollama_bench.models import ServerTimings, Timing
+from ollama_bench.models import (
+    MAX_ERROR_CHARS,
+    RequestError,
+    RequestSettings,
+    ServerTimings,
+    TargetSpec,
+    Timing,
+)
 from ollama_bench.targets.base import Exchange
+from ollama_bench.targets.ocr import OcrTarget
+from ollama_bench.targets.overlay import OverlayTask
 from ollama_bench.vision import scoring
 from ollama_bench.vision.runner import judge
 from ollama_bench.vision.scenarios import load_scenario
@@ -29,6 +39,10 @@ LABEL = {"title": "CAM 01 NORTE", "datetime": "2024-11-20T15:45:12", "traffic_le
 
 def exchange(reply: str) -> Exchange:
     return Exchange(reply=reply, timing=Timing(latency_ns=1_000_000), error=None)
+
+
+def settings() -> RequestSettings:
+    return RequestSettings(model="m")
 
 
 def samples_of(path: Path) -> list[dict[str, Any]]:
@@ -163,6 +177,26 @@ def test_a_megabyte_of_error_text_is_clipped(fake_ollama: Make, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     (failed,) = [s for s in samples_of(out) if not s["ok"]]
     assert 100 < len(failed["error"]["message"]) <= 2000
+
+
+def test_every_request_error_is_clipped_and_storable_where_it_is_made() -> None:
+    error = RequestError(kind="protocol", message="E" * 100_000 + "\ud800")
+    assert len(error.message) == MAX_ERROR_CHARS and "\ud800" not in error.message
+    assert RequestError(kind="x", message="a\udc80b").message == "a\ufffdb"
+
+
+def test_an_ocr_failure_text_is_clipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    task = OverlayTask(scenario="cctv", fields=("title",))
+    target = OcrTarget(TargetSpec(name="ocr", url="in-process", api="ocr"), settings(), task)
+    target._engine = object()
+
+    def read(image: bytes) -> tuple[str, list[Any]]:
+        raise ValueError("E" * 100_000)
+
+    monkeypatch.setattr(target, "_read", read)
+    exchange = asyncio.run(target.chat("", b"frame", None))
+    assert exchange.error is not None and exchange.error.kind == "ocr"
+    assert len(exchange.error.message) == MAX_ERROR_CHARS
 
 
 # -- lone surrogates ------------------------------------------------------------------------

@@ -25,10 +25,7 @@ from ollama_bench.models import (
     TextBox,
     Timing,
 )
-from ollama_bench.untrusted import clip, storable
 
-#: A server's error text is kept up to this length: a megabyte of it per sample helps no one.
-MAX_ERROR_CHARS = 2000
 #: How long a server's probe calls, and any request's connect, may take.
 PROBE_TIMEOUT_S = 10.0
 #: No pool cap: under load (obench load) a request waiting for a pooled connection would be
@@ -64,8 +61,7 @@ def transport_error(exc: BaseException, timeout_s: float) -> RequestError:
         return RequestError(kind="truncated", message=f"stream cut short: {exc}")
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
         return RequestError(kind="reset", message=f"connection lost: {exc or type(exc).__name__}")
-    message = clip(storable(f"{type(exc).__name__}: {exc}"), MAX_ERROR_CHARS)
-    return RequestError(kind="protocol", message=message)
+    return RequestError(kind="protocol", message=f"{type(exc).__name__}: {exc}")
 
 
 class TargetFailure(Exception):

@@ -19,6 +19,7 @@ import httpx
 import ollama
 
 from ollama_bench.models import (
+    MAX_ERROR_CHARS,
     Placement,
     RequestError,
     RequestSettings,
@@ -28,7 +29,6 @@ from ollama_bench.models import (
 )
 from ollama_bench.targets.auth import request_headers
 from ollama_bench.targets.base import (
-    MAX_ERROR_CHARS,
     PROBE_TIMEOUT_S,
     UNPOOLED,
     ChunkClock,
@@ -115,7 +115,7 @@ def classify_error(exc: BaseException, timeout_s: float) -> RequestError:
     """A stable kind for each way a request can fail, with the server's or library's words."""
     if isinstance(exc, ollama.ResponseError):
         kind = f"http_{exc.status_code}" if exc.status_code >= 0 else "stream_error"
-        return RequestError(kind=kind, message=clip(storable(exc.error), MAX_ERROR_CHARS))
+        return RequestError(kind=kind, message=exc.error)
     return transport_error(exc, timeout_s)
 
 

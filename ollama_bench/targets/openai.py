@@ -24,6 +24,7 @@ import PIL.Image
 from httpx_sse import EventSource, SSEError
 
 from ollama_bench.models import (
+    MAX_ERROR_CHARS,
     Placement,
     RequestError,
     RequestSettings,
@@ -34,7 +35,6 @@ from ollama_bench.models import (
 )
 from ollama_bench.targets.auth import request_headers
 from ollama_bench.targets.base import (
-    MAX_ERROR_CHARS,
     PROBE_TIMEOUT_S,
     UNPOOLED,
     ChunkClock,
