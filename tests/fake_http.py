@@ -85,6 +85,7 @@ class FakeServer(Generic[ConfigT]):
         self.port = port  # 0: an ephemeral port
         self._lock = threading.Lock()  # guards the subclass's state too
         self._faults: deque[str | None] = deque()
+        self.connections_opened = 0  # TCP connections accepted since start, for reuse checks
         self._rng = random.Random(config.seed)
         self._stopping = threading.Event()
         self._httpd: _Server | None = None
@@ -205,6 +206,7 @@ class FakeHandler(BaseHTTPRequestHandler, Generic[FakeT]):
         with server.lock:
             server.connections.add(self.connection)
             server.handlers.add(threading.current_thread())
+            server.fake.connections_opened += 1
 
     def finish(self) -> None:
         with suppress(OSError):

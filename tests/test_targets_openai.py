@@ -186,6 +186,19 @@ def test_injected_delays_are_measured(fake_openai: Make) -> None:
     assert timing.gap_ns is None and timing.cold is False
 
 
+def test_requests_reuse_one_connection(fake_openai: Make) -> None:
+    """The stream is read to its end after [DONE], so no request pays a new connect."""
+    server = fake_openai()
+
+    async def go() -> list[Exchange]:
+        async with target(server.url) as t:
+            await t.probe()
+            return [await t.chat("Describe it.", png(), SCHEMA) for _ in range(5)]
+
+    assert all(exchange.error is None for exchange in asyncio.run(go()))
+    assert server.connections_opened == 1
+
+
 def test_without_timings_counts_come_from_usage_and_durations_stay_null(fake_openai: Make) -> None:
     server = fake_openai(timings=False, reply="a b c")
     server_side = chat(server.url).timing.server

@@ -7,9 +7,12 @@ failure comes back as data in `Exchange.error`, so a run goes on and loses nothi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import ssl
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
@@ -28,6 +31,8 @@ from ollama_bench.models import (
 
 #: How long a server's probe calls, and any request's connect, may take.
 PROBE_TIMEOUT_S = 10.0
+#: How long to wait for the end of a stream after its final chunk.
+DRAIN_S = 0.5
 #: No pool cap: under load (obench load) a request waiting for a pooled connection would be
 #: timed as the server's latency; keep-alive for all so none pays a new connection.
 UNPOOLED = httpx.Limits(max_connections=None, max_keepalive_connections=None)
@@ -77,6 +82,21 @@ class Exchange:
     error: RequestError | None
     unanswered: tuple[str, ...] = ()  # reply fields this target does not answer by design
     text_boxes: list[TextBox] | None = field(default=None)  # an OCR target's raw reading
+
+
+async def drain(stream: AsyncIterator[Any]) -> None:
+    """Read what follows a stream's final chunk (normally just its end, so that the connection
+    goes back to the pool and the next request pays no new connect), for at most DRAIN_S; a
+    server that holds the stream open after it is cut off there. Nothing read here changes the
+    result."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_S):
+            async for _ in stream:
+                pass
+    closing = getattr(stream, "aclose", None)  # an async generator: closes the HTTP response
+    if closing is not None:
+        with contextlib.suppress(Exception):
+            await closing()
 
 
 @functools.cache

@@ -34,15 +34,13 @@ from ollama_bench.targets.base import (
     ChunkClock,
     Exchange,
     TargetFailure,
+    drain,
     request_timeout,
     server_info,
     shared_tls_context,
     transport_error,
 )
 from ollama_bench.untrusted import clip, storable
-
-#: How long to wait for the end of a stream after its final `done: true` chunk.
-DRAIN_S = 0.5
 
 #: Ollama releases whose engine has the mllama (llama3.2-vision) implementation. 0.30 replaced
 #: the Go engine with llama-server, which answers HTTP 500 "unknown model architecture: 'mllama'".
@@ -294,7 +292,7 @@ class OllamaTarget:
             error = classify_error(exc, self.settings.timeout_s)
         latency_ns = clock.elapsed_ns()
         if stream is not None:
-            await _finish(stream)
+            await drain(stream)
         if error is None and final is None:
             error = RequestError(
                 kind="truncated", message="stream ended without a final done chunk"
@@ -302,20 +300,6 @@ class OllamaTarget:
         server = _server_timings(final) if final is not None else None
         timing = clock.timing(latency_ns, server)
         return Exchange(reply=storable("".join(parts)), timing=timing, error=error)
-
-
-async def _finish(stream: AsyncIterator[ollama.ChatResponse]) -> None:
-    """Read what follows the final chunk (normally just the end of the stream, so the connection
-    is reused and the next request pays no new connect), for at most DRAIN_S; a server that holds
-    the stream open after `done` is cut off there. Nothing read here changes the result."""
-    with contextlib.suppress(Exception, TimeoutError):
-        async with asyncio.timeout(DRAIN_S):
-            async for _ in stream:
-                pass
-    closing = getattr(stream, "aclose", None)  # an async generator: closes the HTTP response
-    if closing is not None:
-        with contextlib.suppress(Exception):
-            await closing()
 
 
 def _server_timings(final: ollama.ChatResponse) -> ServerTimings:

@@ -39,6 +39,7 @@ from ollama_bench.targets.base import (
     UNPOOLED,
     ChunkClock,
     Exchange,
+    drain,
     request_timeout,
     server_info,
     shared_tls_context,
@@ -322,9 +323,10 @@ class OpenAITarget:
         body = self._body(prompt, image, schema)
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
         clock = ChunkClock()
+        latency_ns: int | None = None
         try:
             async with (
-                asyncio.timeout(self.settings.timeout_s),
+                asyncio.timeout(self.settings.timeout_s) as deadline,
                 self._http.stream(
                     "POST", "/v1/chat/completions", json=body, headers=headers
                 ) as response,
@@ -334,7 +336,8 @@ class OpenAITarget:
                     message = error_message(response)
                     error = RequestError(kind=f"http_{response.status_code}", message=message)
                 else:
-                    async for event in EventSource(response).aiter_sse():
+                    events = EventSource(response).aiter_sse()
+                    async for event in events:
                         if event.data == "[DONE]":
                             break
                         chunk = json.loads(event.data)
@@ -355,9 +358,13 @@ class OpenAITarget:
                             finish = choice.get("finish_reason") or finish
                         usage = chunk.get("usage") or usage
                         timings = chunk.get("timings") or timings
+                    latency_ns = clock.elapsed_ns()  # at [DONE], before the drain
+                    deadline.reschedule(None)  # the drain has its own bound
+                    await drain(events)
         except (Exception, TimeoutError) as exc:  # every failure becomes data; Ctrl-C propagates
             error = _classify(exc, self.settings.timeout_s)
-        latency_ns = clock.elapsed_ns()
+        if latency_ns is None:
+            latency_ns = clock.elapsed_ns()
         if error is None and finish is None:
             error = RequestError(kind="truncated", message="stream ended without a finish_reason")
         server = server_timings(usage, timings, finish) if finish is not None else None
