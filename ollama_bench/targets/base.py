@@ -123,9 +123,10 @@ class ChunkClock:
         self._arrivals_ns: list[int] = []
         self.started_ns = time.perf_counter_ns()
 
-    def arrived(self) -> None:
-        """A chunk with non-empty content has just been read."""
-        self._arrivals_ns.append(time.perf_counter_ns())
+    def arrived(self, at_ns: int | None = None) -> None:
+        """A chunk with non-empty content was read at `at_ns` (`perf_counter_ns`), or just now:
+        a loop that must parse a chunk to know whether it has content stamps it first."""
+        self._arrivals_ns.append(time.perf_counter_ns() if at_ns is None else at_ns)
 
     def elapsed_ns(self) -> int:
         return time.perf_counter_ns() - self.started_ns

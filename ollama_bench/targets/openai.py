@@ -17,6 +17,7 @@ import asyncio
 import base64
 import io
 import json
+import time
 from typing import Any
 
 import httpx
@@ -316,9 +317,7 @@ class OpenAITarget:
     ) -> Exchange:
         """One streamed chat completion, timed by the client (and by llama.cpp where it is)."""
         parts: list[str] = []
-        usage: dict[str, Any] | None = None
-        timings: dict[str, Any] | None = None
-        finish: str | None = None
+        chunks: list[dict[str, Any]] = []
         error: RequestError | None = None
         body = self._body(prompt, image, schema)
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
@@ -338,6 +337,7 @@ class OpenAITarget:
                 else:
                     events = EventSource(response).aiter_sse()
                     async for event in events:
+                        read_ns = time.perf_counter_ns()  # stamped before the chunk is parsed
                         if event.data == "[DONE]":
                             break
                         chunk = json.loads(event.data)
@@ -351,13 +351,10 @@ class OpenAITarget:
                             for choice in chunk.get("choices") or []
                             if (content := (choice.get("delta") or {}).get("content"))
                         ]
+                        chunks.append(chunk)
                         if texts:  # one arrival per chunk, however its text is split
-                            clock.arrived()
+                            clock.arrived(read_ns)
                             parts += texts
-                        for choice in chunk.get("choices") or []:
-                            finish = choice.get("finish_reason") or finish
-                        usage = chunk.get("usage") or usage
-                        timings = chunk.get("timings") or timings
                     latency_ns = clock.elapsed_ns()  # at [DONE], before the drain
                     deadline.reschedule(None)  # the drain has its own bound
                     await drain(events)
@@ -365,11 +362,24 @@ class OpenAITarget:
             error = _classify(exc, self.settings.timeout_s)
         if latency_ns is None:
             latency_ns = clock.elapsed_ns()
+        finish, usage, timings = _ending(chunks)
         if error is None and finish is None:
             error = RequestError(kind="truncated", message="stream ended without a finish_reason")
         server = server_timings(usage, timings, finish) if finish is not None else None
         timing = clock.timing(latency_ns, server)
         return Exchange(reply="".join(parts), timing=timing, error=error)
+
+
+def _ending(chunks: list[dict[str, Any]]) -> tuple[str | None, Any, Any]:
+    """The stream's finish_reason, `usage` and llama.cpp's `timings`: the last of each sent.
+    Read once the stream is over, so that none of it is on the timed path."""
+    finish = usage = timings = None
+    for chunk in chunks:
+        for choice in chunk.get("choices") or []:
+            finish = choice.get("finish_reason") or finish
+        usage = chunk.get("usage") or usage
+        timings = chunk.get("timings") or timings
+    return finish, usage, timings
 
 
 def _classify(exc: BaseException, timeout_s: float) -> RequestError:
