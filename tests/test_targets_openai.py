@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from fake_openai import IMAGE_TOKENS, FakeOpenAI
 from PIL import Image
@@ -243,6 +245,62 @@ def test_every_fault_is_data_with_a_stable_kind(
     assert words in exchange.error.message
     if fault in ("midstream_error", "truncated", "reset"):
         assert exchange.reply  # what arrived before the fault is kept
+
+
+def mock_chat(*events: str) -> Exchange:
+    """A chat whose server streams these `data:` events (then [DONE]), through httpx's mock."""
+    stream = "".join(f"data: {event}\n\n" for event in [*events, "[DONE]"]).encode()
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Type": "text/event-stream"}, content=stream)
+
+    async def go() -> Exchange:
+        async with target("http://mock:1") as t:
+            await t._http.aclose()
+            t._http = httpx.AsyncClient(
+                base_url="http://mock:1", transport=httpx.MockTransport(reply)
+            )
+            return await t.chat("Describe it.", None, None)
+
+    return asyncio.run(go())
+
+
+def piece(**choice: Any) -> str:
+    return json.dumps({"choices": [choice]})
+
+
+STOP = piece(delta={}, finish_reason="stop")
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        (piece(delta={"content": 5}), STOP),
+        (piece(delta="text"), '{"choices": "abc"}', '{"choices": [1]}', STOP),
+        (piece(delta={"content": "a"}, finish_reason=1),),
+        (piece(delta={"content": "a"}), STOP, '{"choices": [], "usage": [1], "timings": "x"}'),
+        (STOP, '{"choices": [], "usage": {"completion_tokens": 1e999}}'),
+        (STOP, '{"choices": [], "timings": {"predicted_ms": 1e999, "prompt_ms": 1e400}}'),
+        (STOP, '{"choices": [], "usage": {"prompt_tokens": 1' + "0" * 400 + "}}"),
+    ],
+)
+def test_a_chunk_piece_of_the_wrong_type_is_left_out(events: tuple[str, ...]) -> None:
+    exchange = mock_chat(*events)  # never raises
+    assert exchange.reply in ("", "a")
+    server = exchange.timing.server
+    if server is None:  # no usable finish_reason: the stream counts as cut short
+        assert exchange.error is not None and exchange.error.kind == "truncated"
+    else:
+        assert exchange.error is None and server.done_reason == "stop"
+        assert server.eval_count is None and server.prompt_eval_count is None
+        assert server.eval_duration_ns is None and server.prompt_eval_duration_ns is None
+    assert exchange.timing.decode_tokens_per_s is None
+
+
+def test_a_huge_chunk_that_is_not_an_object_gives_a_short_error() -> None:
+    exchange = mock_chat(json.dumps("E" * 100_000))
+    assert exchange.error is not None and exchange.error.kind == "protocol"
+    assert "not an object" in exchange.error.message and len(exchange.error.message) < 300
 
 
 def test_hang_times_out(fake_openai: Make) -> None:

@@ -57,6 +57,8 @@ LLAMA_CPP = "llama.cpp"
 #: The API key variable OpenAI's own clients read; sent as `Authorization: Bearer` when set
 #: (and no --header or URL credentials say otherwise), see targets/auth.py.
 OPENAI_API_KEY_ENV = "OPENAI_API_KEY"
+#: Counts and durations from a server beyond a signed 64-bit integer are not believed.
+INT64 = 2**63
 NO_VISION_HINT = "start llama-server with --mmproj, or add images=false to the target"
 
 
@@ -145,11 +147,19 @@ def server_timings(
 
 
 def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """An integer a 64-bit server could send, else None (a bigger one breaks every rate)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < INT64:
+        return value
+    return None
 
 
 def _ms_to_ns(value: Any) -> int | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+    """Milliseconds as whole nanoseconds; None for anything but a finite number ≥ 0.
+
+    >>> _ms_to_ns(1.5), _ms_to_ns(float("inf")), _ms_to_ns(-1), _ms_to_ns("2"), _ms_to_ns(10**400)
+    (1500000, None, None, None, None)
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < INT64:
         return round(value * 1_000_000)
     return None
 
@@ -342,15 +352,12 @@ class OpenAITarget:
                             break
                         chunk = json.loads(event.data)
                         if not isinstance(chunk, dict):
-                            raise ValueError(f"a stream chunk is not an object: {event.data!r}")
+                            shown = clip(event.data, 200)
+                            raise ValueError(f"a stream chunk is not an object: {shown!r}")
                         if "error" in chunk:
                             error = RequestError(kind="stream_error", message=error_text(chunk))
                             break
-                        texts = [
-                            content
-                            for choice in chunk.get("choices") or []
-                            if (content := (choice.get("delta") or {}).get("content"))
-                        ]
+                        texts = _texts(chunk)
                         chunks.append(chunk)
                         if texts:  # one arrival per chunk, however its text is split
                             clock.arrived(read_ns)
@@ -370,15 +377,37 @@ class OpenAITarget:
         return Exchange(reply="".join(parts), timing=timing, error=error)
 
 
-def _ending(chunks: list[dict[str, Any]]) -> tuple[str | None, Any, Any]:
+def _choices(chunk: dict[str, Any]) -> list[dict[str, Any]]:
+    choices = chunk.get("choices")
+    return [c for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
+
+
+def _texts(chunk: dict[str, Any]) -> list[str]:
+    """The chunk's non-empty content strings; a delta or content of another type is no text."""
+    deltas = [choice.get("delta") for choice in _choices(chunk)]
+    contents = [delta.get("content") for delta in deltas if isinstance(delta, dict)]
+    return [content for content in contents if isinstance(content, str) and content]
+
+
+def _ending(
+    chunks: list[dict[str, Any]],
+) -> tuple[str | None, dict[str, Any] | None, dict[str, Any] | None]:
     """The stream's finish_reason, `usage` and llama.cpp's `timings`: the last of each sent.
-    Read once the stream is over, so that none of it is on the timed path."""
-    finish = usage = timings = None
+
+    Read once the stream is over, so that none of it is on the timed path. A piece of the wrong
+    type (a number for finish_reason, a list for usage) is left out, as if it had not been sent.
+    """
+    finish: str | None = None
+    usage: dict[str, Any] | None = None
+    timings: dict[str, Any] | None = None
     for chunk in chunks:
-        for choice in chunk.get("choices") or []:
-            finish = choice.get("finish_reason") or finish
-        usage = chunk.get("usage") or usage
-        timings = chunk.get("timings") or timings
+        for choice in _choices(chunk):
+            if isinstance(reason := choice.get("finish_reason"), str) and reason:
+                finish = clip(reason, 200)
+        if isinstance(sent := chunk.get("usage"), dict) and sent:
+            usage = sent
+        if isinstance(sent := chunk.get("timings"), dict) and sent:
+            timings = sent
     return finish, usage, timings
 
 
