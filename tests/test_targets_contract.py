@@ -6,8 +6,11 @@ import asyncio
 import base64
 import json
 import socket
+import time
 from collections.abc import Callable
+from typing import Any
 
+import httpx
 import pytest
 from fake_ollama import FakeModel, FakeOllama
 
@@ -144,6 +147,24 @@ def test_timings_match_injected_delays(fake_ollama: Make) -> None:
     assert warm.timing.decode_tokens_per_s == pytest.approx(1 / 0.02, rel=0.05)
     # the client's clock brackets the server's: the gap is small and not negative
     assert warm.timing.gap_ns is not None and 0 <= warm.timing.gap_ns < 0.05e9
+
+
+def test_building_the_request_is_not_in_its_latency(
+    fake_ollama: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clock starts as the request goes out: building it (the image's base64, the JSON
+    dump) is in no latency. Here the build is made to take half a second."""
+    build = httpx.AsyncClient.build_request
+
+    def slow_build(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> httpx.Request:
+        request = build(self, *args, **kwargs)
+        time.sleep(0.5)
+        return request
+
+    server = fake_ollama()
+    monkeypatch.setattr(httpx.AsyncClient, "build_request", slow_build)
+    exchange = chat(server.url)
+    assert exchange.error is None and exchange.timing.latency_ns < 0.4e9
 
 
 @pytest.mark.parametrize(

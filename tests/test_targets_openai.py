@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -186,6 +187,24 @@ def test_injected_delays_are_measured(fake_openai: Make) -> None:
     # what no OpenAI-compatible server reports stays unknown, never zero
     assert server_side.total_duration_ns is None and server_side.load_duration_ns is None
     assert timing.gap_ns is None and timing.cold is False
+
+
+def test_building_the_request_is_not_in_its_latency(
+    fake_openai: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clock starts as the request goes out, as for Ollama: the JSON dump (of a body with
+    a base64 image), done while the request is built, is in no latency."""
+    build = httpx.AsyncClient.build_request
+
+    def slow_build(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> httpx.Request:
+        request = build(self, *args, **kwargs)
+        time.sleep(0.5)
+        return request
+
+    server = fake_openai()
+    monkeypatch.setattr(httpx.AsyncClient, "build_request", slow_build)
+    exchange = chat(server.url, probe_first=False)
+    assert exchange.error is None and exchange.timing.latency_ns < 0.4e9
 
 
 def test_requests_reuse_one_connection(fake_openai: Make) -> None:

@@ -12,7 +12,8 @@ import contextlib
 import functools
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
@@ -99,6 +100,22 @@ async def drain(stream: AsyncIterator[Any]) -> None:
             await closing()
 
 
+#: The clock of the request this task is sending (see ChunkClock), for the request hook.
+_SENDING: ContextVar[ChunkClock | None] = ContextVar("obench_sending", default=None)
+
+
+async def _request_sent(request: httpx.Request) -> None:
+    if (clock := _SENDING.get()) is not None:
+        clock.sent()
+
+
+#: The event hooks of every timed HTTP client: httpx runs request hooks once the request is
+#: built, just before it is sent (a new connection's connect stays inside the clock).
+SEND_HOOKS: dict[str, list[Callable[[httpx.Request], Awaitable[None]]]] = {
+    "request": [_request_sent]
+}
+
+
 @functools.cache
 def shared_tls_context() -> ssl.SSLContext:
     """The TLS context every HTTP client here uses: httpx's default, built once per process.
@@ -112,16 +129,36 @@ def shared_tls_context() -> ssl.SSLContext:
 class ChunkClock:
     """The client's clock for one streamed request: started at send, read at each content chunk.
 
-    Every streaming loop uses it the same way (`arrived()` on each chunk with non-empty content),
-    so TTFT and inter-token gaps mean the same for every kind of target. The per-chunk cost is one
-    `perf_counter_ns` and one list append (~0.1 µs), nothing else on the timed path.
+    Used as `with ChunkClock() as clock:` around the request, it starts when the client's
+    request hook (SEND_HOOKS) sees the request go out: after the body is built (an image's base64,
+    the JSON dump: ~2-3 ms per MB), as both APIs' clients build it, so that work is in no
+    latency. Every streaming loop uses it the same way (`arrived()` on each chunk with non-empty
+    content), so TTFT and inter-token gaps mean the same for every kind of target. The per-chunk
+    cost is one `perf_counter_ns` and one list append (~0.1 µs), nothing else on the timed path.
     """
 
-    __slots__ = ("_arrivals_ns", "started_ns")
+    __slots__ = ("_arrivals_ns", "_sent", "_token", "started_ns")
 
     def __init__(self) -> None:
         self._arrivals_ns: list[int] = []
-        self.started_ns = time.perf_counter_ns()
+        self._sent = False
+        self._token: Token[ChunkClock | None] | None = None
+        self.started_ns = time.perf_counter_ns()  # until the request goes out
+
+    def __enter__(self) -> Self:
+        self._token = _SENDING.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _SENDING.reset(self._token)
+
+    def sent(self) -> None:
+        """The request is going out, its body built: the clock starts now (once, so that a
+        redirect's second send does not restart it)."""
+        if not self._sent:
+            self._sent = True
+            self.started_ns = time.perf_counter_ns()
 
     def arrived(self, at_ns: int | None = None) -> None:
         """A chunk with non-empty content was read at `at_ns` (`perf_counter_ns`), or just now:

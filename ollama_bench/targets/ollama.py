@@ -30,6 +30,7 @@ from ollama_bench.models import (
 from ollama_bench.targets.auth import request_headers
 from ollama_bench.targets.base import (
     PROBE_TIMEOUT_S,
+    SEND_HOOKS,
     UNPOOLED,
     ChunkClock,
     Exchange,
@@ -131,6 +132,7 @@ class OllamaTarget:
             headers=headers,
             limits=UNPOOLED,
             verify=tls,
+            event_hooks=SEND_HOOKS,
         )
         self._http = httpx.AsyncClient(
             base_url=spec.endpoint, timeout=PROBE_TIMEOUT_S, headers=headers, verify=tls
@@ -267,29 +269,30 @@ class OllamaTarget:
         message: dict[str, Any] = {"role": "user", "content": prompt}
         if image is not None:
             message["images"] = [image]
-        clock = ChunkClock()
-        try:
-            async with asyncio.timeout(self.settings.timeout_s):
-                stream = await self._client.chat(
-                    model=self.settings.model,
-                    messages=[message],
-                    stream=True,
-                    format=schema,
-                    options=self.options,
-                    keep_alive=self.settings.keep_alive,
-                )
-                async for chunk in stream:
-                    if content := chunk.message.content:
-                        clock.arrived()
-                        parts.append(content)
-                    if chunk.done:  # reply and timings are complete, whatever the server does next
-                        final = chunk
-                        break
-        except (
-            Exception,
-            TimeoutError,
-        ) as exc:  # every failure becomes data; Ctrl-C still propagates
-            error = classify_error(exc, self.settings.timeout_s)
+        with ChunkClock() as clock:  # started by the request hook as the request goes out
+            try:
+                async with asyncio.timeout(self.settings.timeout_s):
+                    stream = await self._client.chat(
+                        model=self.settings.model,
+                        messages=[message],
+                        stream=True,
+                        format=schema,
+                        options=self.options,
+                        keep_alive=self.settings.keep_alive,
+                    )
+                    async for chunk in stream:
+                        if content := chunk.message.content:
+                            clock.arrived()
+                            parts.append(content)
+                        # reply and timings are complete, whatever the server does next
+                        if chunk.done:
+                            final = chunk
+                            break
+            except (
+                Exception,
+                TimeoutError,
+            ) as exc:  # every failure becomes data; Ctrl-C still propagates
+                error = classify_error(exc, self.settings.timeout_s)
         latency_ns = clock.elapsed_ns()
         if stream is not None:
             await drain(stream)

@@ -18,11 +18,12 @@ import base64
 import io
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import PIL.Image
-from httpx_sse import EventSource, SSEError
+from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from ollama_bench.models import (
     MAX_ERROR_CHARS,
@@ -37,6 +38,7 @@ from ollama_bench.models import (
 from ollama_bench.targets.auth import request_headers
 from ollama_bench.targets.base import (
     PROBE_TIMEOUT_S,
+    SEND_HOOKS,
     UNPOOLED,
     ChunkClock,
     Exchange,
@@ -179,6 +181,7 @@ class OpenAITarget:
             headers=headers,
             limits=UNPOOLED,
             verify=shared_tls_context(),
+            event_hooks=SEND_HOOKS,
         )
 
     async def __aenter__(self) -> OpenAITarget:
@@ -331,42 +334,30 @@ class OpenAITarget:
         error: RequestError | None = None
         body = self._body(prompt, image, schema)
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
-        clock = ChunkClock()
         latency_ns: int | None = None
-        try:
-            async with (
-                asyncio.timeout(self.settings.timeout_s) as deadline,
-                self._http.stream(
-                    "POST", "/v1/chat/completions", json=body, headers=headers
-                ) as response,
-            ):
-                if response.status_code != 200:
-                    await response.aread()
-                    message = error_message(response)
-                    error = RequestError(kind=f"http_{response.status_code}", message=message)
-                else:
-                    events = EventSource(response).aiter_sse()
-                    async for event in events:
-                        read_ns = time.perf_counter_ns()  # stamped before the chunk is parsed
-                        if event.data == "[DONE]":
-                            break
-                        chunk = json.loads(event.data)
-                        if not isinstance(chunk, dict):
-                            shown = clip(event.data, 200)
-                            raise ValueError(f"a stream chunk is not an object: {shown!r}")
-                        if "error" in chunk:
-                            error = RequestError(kind="stream_error", message=error_text(chunk))
-                            break
-                        texts = _texts(chunk)
-                        chunks.append(chunk)
-                        if texts:  # one arrival per chunk, however its text is split
-                            clock.arrived(read_ns)
-                            parts += texts
-                    latency_ns = clock.elapsed_ns()  # at [DONE], before the drain
-                    deadline.reschedule(None)  # the drain has its own bound
-                    await drain(events)
-        except (Exception, TimeoutError) as exc:  # every failure becomes data; Ctrl-C propagates
-            error = _classify(exc, self.settings.timeout_s)
+        with ChunkClock() as clock:  # started by the request hook as the request goes out
+            try:
+                async with (
+                    asyncio.timeout(self.settings.timeout_s) as deadline,
+                    self._http.stream(
+                        "POST", "/v1/chat/completions", json=body, headers=headers
+                    ) as response,
+                ):
+                    if response.status_code != 200:
+                        await response.aread()
+                        message = error_message(response)
+                        error = RequestError(kind=f"http_{response.status_code}", message=message)
+                    else:
+                        events = EventSource(response).aiter_sse()
+                        error = await _read_events(events, clock, parts, chunks)
+                        latency_ns = clock.elapsed_ns()  # at [DONE], before the drain
+                        deadline.reschedule(None)  # the drain has its own bound
+                        await drain(events)
+            except (
+                Exception,
+                TimeoutError,
+            ) as exc:  # every failure becomes data; Ctrl-C propagates
+                error = _classify(exc, self.settings.timeout_s)
         if latency_ns is None:
             latency_ns = clock.elapsed_ns()
         finish, usage, timings = _ending(chunks)
@@ -375,6 +366,32 @@ class OpenAITarget:
         server = server_timings(usage, timings, finish) if finish is not None else None
         timing = clock.timing(latency_ns, server)
         return Exchange(reply="".join(parts), timing=timing, error=error)
+
+
+async def _read_events(
+    events: AsyncIterator[ServerSentEvent],
+    clock: ChunkClock,
+    parts: list[str],
+    chunks: list[dict[str, Any]],
+) -> RequestError | None:
+    """Read the stream up to [DONE] (or an error event, returned): each chunk's arrival stamped
+    before it is parsed, its text to `parts`, the chunk to `chunks`. Raises ValueError for a
+    chunk that is not a JSON object."""
+    async for event in events:
+        read_ns = time.perf_counter_ns()
+        if event.data == "[DONE]":
+            break
+        chunk = json.loads(event.data)
+        if not isinstance(chunk, dict):
+            raise ValueError(f"a stream chunk is not an object: {clip(event.data, 200)!r}")
+        if "error" in chunk:
+            return RequestError(kind="stream_error", message=error_text(chunk))
+        texts = _texts(chunk)
+        chunks.append(chunk)
+        if texts:  # one arrival per chunk, however its text is split
+            clock.arrived(read_ns)
+            parts += texts
+    return None
 
 
 def _choices(chunk: dict[str, Any]) -> list[dict[str, Any]]:
