@@ -357,6 +357,17 @@ def test_an_openai_server_with_two_slots_scales_twofold(
     assert c4.itl is not None and c4.itl.p50_s == pytest.approx(TOKEN_S, abs=0.003)
 
 
+def test_an_openai_server_gets_no_placement_reading(
+    fake_openai: Callable[..., Any], tmp_path: Path
+) -> None:
+    """It cannot say where the model runs: nothing is recorded, not an "unknown" reading."""
+    server = fake_openai(reply=REPLY, models=[MODEL])
+    summary = run(tmp_path, {"llama": f"{server.url},api=openai"}, [closed(0, 1, 1)])
+    footer = read_load_run(tmp_path / "load.jsonl").footer
+    assert footer is not None and footer.placements == []
+    assert summary.targets[0].placement is None
+
+
 def test_concurrent_clients_keep_what_the_probe_found(
     fake_openai: Callable[..., Any], tmp_path: Path
 ) -> None:

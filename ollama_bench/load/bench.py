@@ -192,8 +192,7 @@ async def run_load(
                     await _load_target(name, pool, job, writer, outcome, observer, keep, seq)
                 finally:
                     await pool.close()
-                if targets[name].spec.api == "ollama":  # only Ollama says where it runs
-                    outcome.placements += await read_placements(targets, [name], "run")
+                outcome.placements += await read_placements(targets, [name], "run")
             interrupted = False
         finally:
             monitor.stop()

@@ -30,6 +30,8 @@ RUNNER_OPTIONS = ("num_ctx", "num_gpu", "num_thread", "num_batch", "main_gpu", "
 _LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 
 EXIT_OK, EXIT_WARNINGS, EXIT_UNUSABLE = 0, 1, 3
+#: Why a server cannot say where its model runs (`Target.placement()` gives None), by API.
+UNREPORTED_WHY = {"openai": "the OpenAI-compatible API has none"}
 
 
 class Finding(BaseModel):
@@ -46,10 +48,17 @@ class TargetCheck(BaseModel):
     """The facts about one target: the probe, and where the model is loaded."""
 
     info: TargetInfo
-    placement: Placement | None = None  # None: /api/ps was not read (target unreachable)
+    # None: not read (target unreachable), the read failed (placement_error), or the server
+    # cannot tell (`unreported`)
+    placement: Placement | None = None
     placement_error: str | None = None
     loaded_by_doctor: bool = False  # --load loaded it with the run's options just before
     load_error: str | None = None
+
+    @property
+    def unreported(self) -> bool:
+        """Reached and asked, and its server has no way to say where the model runs."""
+        return self.info.reachable and self.placement is None and self.placement_error is None
 
 
 class Diagnosis(BaseModel):
@@ -211,12 +220,21 @@ def target_findings(check: TargetCheck, settings: RequestSettings) -> list[Findi
             )
         ]
     if info.api == "openai":
-        return _openai_findings(info, model, missing)
+        found = _openai_findings(info, missing)
+    else:
+        found = _ollama_findings(info, model, missing)
+    if any(f.level == "error" for f in found):
+        return found  # where it would be loaded does not matter: it cannot run there
+    return found + _placement_checks(check, settings)
+
+
+def _ollama_findings(info: TargetInfo, model: str, missing: str) -> list[Finding]:
+    """Ollama: a release that cannot run the model, the model missing, no vision capability."""
+    name = info.name
     found: list[Finding] = []
     why = mllama_version_warning(info.version or "")
-    cannot_run = bool(why) and needs_mllama(model, info.model_family)
-    if cannot_run:
-        found.append(Finding(level="error", code="version", target=name, message=str(why)))
+    if why and needs_mllama(model, info.model_family):
+        found.append(Finding(level="error", code="version", target=name, message=why))
     if not info.model_present:
         found.append(
             Finding(
@@ -227,10 +245,7 @@ def target_findings(check: TargetCheck, settings: RequestSettings) -> list[Findi
                 hint=f"obench pull --target {name}={info.url} --model {model}",
             )
         )
-        return found
-    if cannot_run:
-        return found  # where it would be loaded does not matter: it cannot run there
-    if info.capabilities and "vision" not in info.capabilities:
+    elif not found and info.capabilities and "vision" not in info.capabilities:
         found.append(
             Finding(
                 level="warning",
@@ -240,6 +255,42 @@ def target_findings(check: TargetCheck, settings: RequestSettings) -> list[Findi
                 hint="images may be ignored; is this the right model?",
             )
         )
+    return found
+
+
+def _openai_findings(info: TargetInfo, missing: str) -> list[Finding]:
+    """An OpenAI-compatible server: the model it serves, and what the probe warned of."""
+    name = info.name
+    if not info.model_present:
+        return [
+            Finding(
+                level="error",
+                code="model-missing",
+                target=name,
+                message=missing,
+                hint="; ".join(info.warnings) or "start the server with that model",
+            )
+        ]
+    return [Finding(level="warning", code="target", target=name, message=w) for w in info.warnings]
+
+
+def _placement_checks(check: TargetCheck, settings: RequestSettings) -> list[Finding]:
+    """Where the model runs: unknown (and why), not loaded, contradicting the target's name, or
+    loaded with another context than a run sends."""
+    info, model, name = check.info, settings.model, check.info.name
+    if check.unreported:
+        return [
+            Finding(
+                level="note",
+                code="placement-unknown",
+                target=name,
+                message=f"{name} has no route saying whether the model runs on a GPU or the CPU "
+                f"({UNREPORTED_WHY.get(info.api, 'its API has none')}), so obench cannot check "
+                "its name",
+                hint="check on that machine: nvidia-smi, or the server's start-up log",
+            )
+        ]
+    found: list[Finding] = []
     if check.load_error:
         found.append(
             Finding(level="error", code="load-failed", target=name, message=check.load_error)
@@ -277,33 +328,6 @@ def target_findings(check: TargetCheck, settings: RequestSettings) -> list[Findi
                     hint="the warm-up pays that load",
                 )
             )
-    return found
-
-
-def _openai_findings(info: TargetInfo, model: str, missing: str) -> list[Finding]:
-    """An OpenAI-compatible server: the model it serves, and why placement stays unknown."""
-    name = info.name
-    if not info.model_present:
-        return [
-            Finding(
-                level="error",
-                code="model-missing",
-                target=name,
-                message=missing,
-                hint="; ".join(info.warnings) or "start the server with that model",
-            )
-        ]
-    found = [Finding(level="warning", code="target", target=name, message=w) for w in info.warnings]
-    found.append(
-        Finding(
-            level="note",
-            code="placement-unknown",
-            target=name,
-            message=f"{name} speaks the OpenAI-compatible API, which has no route saying "
-            "whether the model runs on a GPU or the CPU, so obench cannot check its name",
-            hint="check on that machine: nvidia-smi, or the server's start-up log",
-        )
-    )
     return found
 
 

@@ -212,8 +212,9 @@ class Target(Protocol):
         """Reachable? Which version? Is the model there? Never raises for a server's fault."""
         ...
 
-    async def placement(self) -> Placement:
-        """Where the model sits now; raises TargetFailure when that cannot be read."""
+    async def placement(self) -> Placement | None:
+        """Where the model sits now; None when this server cannot tell (no route says it);
+        raises TargetFailure when it can but the reading failed."""
         ...
 
     async def chat(

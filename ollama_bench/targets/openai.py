@@ -302,9 +302,9 @@ class OpenAITarget:
         why = f"HTTP {response.status_code} {error_message(response)}"
         return (True if response.status_code in REJECTED else None), why
 
-    async def placement(self) -> Placement:
-        """Unknown: no OpenAI-compatible route says whether the model sits on a GPU or the CPU."""
-        return Placement(loaded=True)
+    async def placement(self) -> Placement | None:
+        """None: no OpenAI-compatible route says whether the model sits on a GPU or the CPU."""
+        return None
 
     def _body(self, prompt: str, image: bytes | None, schema: dict[str, Any] | None) -> Any:
         content: Any = prompt

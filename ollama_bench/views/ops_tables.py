@@ -46,10 +46,10 @@ def _model_cell(info: TargetInfo) -> str:
 
 def _placement_cell(check: TargetCheck) -> str:
     placement = check.placement
+    if check.unreported:
+        return "[dim]unknown (not reported)[/dim]"
     if placement is None:
         return "–"
-    if check.info.api == "openai":
-        return "[dim]unknown (not reported)[/dim]"
     if not placement.loaded:
         return "[dim]not loaded: unknown[/dim]"
     loaded = " [dim](just loaded)[/dim]" if check.loaded_by_doctor else ""

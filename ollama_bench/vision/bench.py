@@ -108,20 +108,24 @@ async def read_placements(
     load out of the warm-up samples, where it is measured. So placement is read right after the
     warm-up (where the measured requests will run: the warm-up loaded the model with the run's
     options) and again at the end (a reload may have moved it), and both readings go into the
-    footer, which is written on Ctrl-C too; `obench report` shows them.
+    footer, which is written on Ctrl-C too; `obench report` shows them. A target whose server
+    cannot tell (OpenAI-compatible) gets no reading.
     """
 
-    async def one(name: str) -> PlacementReading:
+    async def one(name: str) -> PlacementReading | None:
         at = datetime.now(UTC)
         try:
             placement = await targets[name].placement()
-            return PlacementReading(target=name, after=after, at=at, placement=placement)
         except TargetFailure as exc:
             return PlacementReading(
                 target=name, after=after, at=at, placement=Placement(loaded=False), error=str(exc)
             )
+        if placement is None:
+            return None
+        return PlacementReading(target=name, after=after, at=at, placement=placement)
 
-    return list(await asyncio.gather(*(one(name) for name in names)))
+    readings = await asyncio.gather(*(one(name) for name in names))
+    return [reading for reading in readings if reading is not None]
 
 
 async def probe_targets(
@@ -238,13 +242,9 @@ async def run_vision(
         health = TargetHealth(job.give_up_after, on_give_up)
 
         def measuring() -> list[str]:
-            """The targets whose speed-ups --until-ci waits for: not those given up on."""
+            """The targets whose speed-ups --until-ci waits for, and whom to ask where the model
+            runs: not those given up on (they would answer no better)."""
             return [name for name in usable if not health.given_up(name)]
-
-        def alive() -> list[str]:
-            """Whom to ask where the model runs: a target given up on would answer /api/ps no
-            better, and only Ollama has such a route."""
-            return [name for name in measuring() if targets[name].spec.api == "ollama"]
 
         until = job.stop.until_ci_pct
         rounds = Rounds(
@@ -278,7 +278,7 @@ async def run_vision(
                 first_seq=first_seq,
                 health=health,
             )
-            outcome.placements += await read_placements(targets, alive(), "warmup")
+            outcome.placements += await read_placements(targets, measuring(), "warmup")
             on_placement(outcome.placements)
             complete, stopped = await measure(
                 rounds,
@@ -291,7 +291,7 @@ async def run_vision(
                 health=health,
             )
             stop = _stop_outcome(job, measuring(), outcome.samples, complete, stopped)
-            outcome.placements += await read_placements(targets, alive(), "run")
+            outcome.placements += await read_placements(targets, measuring(), "run")
             interrupted = False
         finally:
             monitor.stop()
