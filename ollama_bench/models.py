@@ -89,6 +89,7 @@ class TargetInfo(BaseModel):
     reachable: bool = False
     version: str | None = None
     model_present: bool = False
+    model_missing: bool = False  # reached, and the model is not among those it has (see error)
     model_digest: str | None = None
     model_size_bytes: int | None = None
     model_family: str | None = None  # details.family from /api/tags, e.g. "mllama"

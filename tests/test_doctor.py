@@ -128,6 +128,18 @@ def test_exit_code_follows_the_worst_finding() -> None:
     assert diagnose([TargetCheck(info=down)], specs, settings).exit_code == 3
 
 
+def test_a_missing_model_is_told_by_the_probe_flag_not_by_its_words() -> None:
+    settings = RequestSettings(model="llama3.2-vision")
+    info = TargetInfo(name="gpu", url="http://h:1", reachable=True, error="any wording")
+    specs = [parse_target("gpu=http://h:1")]
+    (bad,) = diagnose([TargetCheck(info=info)], specs, settings).findings
+    assert bad.code == "bad-answer"
+    info.model_missing = True
+    (missing,) = diagnose([TargetCheck(info=info)], specs, settings).findings
+    assert missing.code == "model-missing" and "obench pull" in missing.hint
+    assert missing.message == "model llama3.2-vision is not on http://h:1"
+
+
 # -- the command against test servers -----------------------------------------------------------
 
 

@@ -78,7 +78,7 @@ def test_probe_records_placement_once_the_model_is_resident(fake_ollama: Make) -
 def test_probe_missing_model_names_model_url_and_fix(fake_ollama: Make) -> None:
     server = fake_ollama(models=[FakeModel(name="llava:latest")])
     info = probe(server.url)
-    assert info.reachable and not info.model_present and not info.usable
+    assert info.reachable and not info.model_present and not info.usable and info.model_missing
     assert info.error == f"model llama3.2-vision is not on {server.url}"
     assert any("ollama pull llama3.2-vision" in w for w in info.warnings)
 

@@ -99,6 +99,7 @@ def test_probe_names_the_models_the_server_has(fake_openai: Make) -> None:
     server = fake_openai(models=["qwen2-vl"])
     info = probe(server.url)
     assert not info.usable and info.error == f"model smollm2 is not on {server.url}"
+    assert info.model_missing
     assert info.warnings == ["this server serves qwen2-vl: pass --model with one of them"]
 
 

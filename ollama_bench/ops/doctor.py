@@ -15,7 +15,7 @@ from pydantic import BaseModel, computed_field
 
 from ollama_bench.models import Placement, RequestSettings, TargetInfo, TargetSpec
 from ollama_bench.targets import open_target
-from ollama_bench.targets.base import TargetFailure
+from ollama_bench.targets.base import TargetFailure, missing_model_error
 from ollama_bench.targets.ollama import (
     OllamaTarget,
     mllama_version_warning,
@@ -207,8 +207,7 @@ def target_findings(check: TargetCheck, settings: RequestSettings) -> list[Findi
                 hint="start it (obench up, or ollama serve) or fix the URL in --target",
             )
         ]
-    missing = f"model {model} is not on {info.url}"
-    if info.error and info.error != missing:
+    if info.error and not info.model_missing:
         hints = [w for w in info.warnings if info.api == "openai"]
         return [
             Finding(
@@ -219,16 +218,14 @@ def target_findings(check: TargetCheck, settings: RequestSettings) -> list[Findi
                 hint="; ".join(hints),
             )
         ]
-    if info.api == "openai":
-        found = _openai_findings(info, missing)
-    else:
-        found = _ollama_findings(info, model, missing)
+    checks = _openai_findings if info.api == "openai" else _ollama_findings
+    found = checks(info, model)
     if any(f.level == "error" for f in found):
         return found  # where it would be loaded does not matter: it cannot run there
     return found + _placement_checks(check, settings)
 
 
-def _ollama_findings(info: TargetInfo, model: str, missing: str) -> list[Finding]:
+def _ollama_findings(info: TargetInfo, model: str) -> list[Finding]:
     """Ollama: a release that cannot run the model, the model missing, no vision capability."""
     name = info.name
     found: list[Finding] = []
@@ -241,7 +238,7 @@ def _ollama_findings(info: TargetInfo, model: str, missing: str) -> list[Finding
                 level="error",
                 code="model-missing",
                 target=name,
-                message=missing,
+                message=missing_model_error(model, info.url),
                 hint=f"obench pull --target {name}={info.url} --model {model}",
             )
         )
@@ -258,7 +255,7 @@ def _ollama_findings(info: TargetInfo, model: str, missing: str) -> list[Finding
     return found
 
 
-def _openai_findings(info: TargetInfo, missing: str) -> list[Finding]:
+def _openai_findings(info: TargetInfo, model: str) -> list[Finding]:
     """An OpenAI-compatible server: the model it serves, and what the probe warned of."""
     name = info.name
     if not info.model_present:
@@ -267,7 +264,7 @@ def _openai_findings(info: TargetInfo, missing: str) -> list[Finding]:
                 level="error",
                 code="model-missing",
                 target=name,
-                message=missing,
+                message=missing_model_error(model, info.url),
                 hint="; ".join(info.warnings) or "start the server with that model",
             )
         ]

@@ -129,8 +129,7 @@ def _outcome(info: TargetInfo, state: Literal["present", "pulled"]) -> PullOutco
 async def _pull_one(target: OllamaTarget, force: bool, observer: PullObserver) -> PullOutcome:
     spec, model = target.spec, target.settings.model
     info = await target.probe()
-    missing = f"model {model} is not on {spec.url}"
-    if not info.reachable or (info.error and info.error != missing):
+    if not info.reachable or (info.error and not info.model_missing):
         error = info.error or f"cannot reach {spec.url}"
         return PullOutcome(target=spec.name, url=spec.url, state="failed", error=error)
     if info.model_present and not force:

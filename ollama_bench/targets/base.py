@@ -20,6 +20,7 @@ from typing import Any, Protocol, Self
 import httpx
 
 from ollama_bench.models import (
+    MAX_ERROR_CHARS,
     Placement,
     RequestError,
     RequestSettings,
@@ -29,6 +30,7 @@ from ollama_bench.models import (
     TextBox,
     Timing,
 )
+from ollama_bench.untrusted import clip, storable
 
 #: How long a server's probe calls, and any request's connect, may take.
 PROBE_TIMEOUT_S = 10.0
@@ -55,6 +57,24 @@ def server_info(spec: TargetSpec) -> TargetInfo:
         images=spec.images,
         sent_headers=sorted(spec.headers),
     )
+
+
+def missing_model_error(model: str, url: str) -> str:
+    """The probe's error when the server answers but has no such model (`model_missing`)."""
+    return f"model {model} is not on {url}"
+
+
+def probe_error(url: str, exc: Exception, speaks: str) -> str:
+    """Why a probe failed, in one line: it cannot connect, no answer came in time, or the answer
+    is not what a server speaking this API (`speaks`: "Ollama", ...) would send."""
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect to {url} ({exc})"
+    if isinstance(exc, ConnectionError):  # the ollama client's, whose text is install advice
+        return f"cannot connect to {url}"
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return f"{url} did not answer within {PROBE_TIMEOUT_S:g} s"
+    why = clip(storable(f"{type(exc).__name__}: {exc}"), MAX_ERROR_CHARS)
+    return f"{url} does not answer like {speaks} ({why})"
 
 
 def transport_error(exc: BaseException, timeout_s: float) -> RequestError:

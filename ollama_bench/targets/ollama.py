@@ -36,6 +36,8 @@ from ollama_bench.targets.base import (
     Exchange,
     TargetFailure,
     drain,
+    missing_model_error,
+    probe_error,
     request_timeout,
     server_info,
     shared_tls_context,
@@ -171,7 +173,7 @@ class OllamaTarget:
                 (m for m in listed.models if canonical_model(m.model or "") == wanted), None
             )
             if entry is None:
-                info.error = f"model {model} is not on {self.spec.url}"
+                info.error, info.model_missing = missing_model_error(model, self.spec.url), True
                 info.warnings.append(f"pull it: OLLAMA_HOST={self.spec.url} ollama pull {model}")
                 return info
             info.model_present = True
@@ -185,20 +187,12 @@ class OllamaTarget:
             info.capabilities = list(shown.capabilities or [])
             with contextlib.suppress(TargetFailure):  # placement is a record, not a requirement
                 info.placement = await self.placement()
-        except httpx.ConnectError as exc:
-            info.error = f"cannot connect to {self.spec.url} ({exc})"
-        except (httpx.TimeoutException, TimeoutError):
-            info.error = f"{self.spec.url} did not answer within {PROBE_TIMEOUT_S:g} s"
-        except ConnectionError:
-            info.error = f"cannot connect to {self.spec.url}"
-        except (ollama.ResponseError, httpx.HTTPError) as exc:
-            if isinstance(exc, httpx.HTTPStatusError):
-                info.error = f"{self.spec.url} does not answer like Ollama ({exc})"
-            else:
-                info.error = f"{self.spec.url}: {clip(storable(str(exc)), MAX_ERROR_CHARS)}"
+        except (httpx.ConnectError, httpx.TimeoutException, TimeoutError, ConnectionError) as exc:
+            info.error = probe_error(self.spec.url, exc, "Ollama")
+        except (ollama.ResponseError, httpx.RequestError) as exc:  # the server's or httpx's words
+            info.error = f"{self.spec.url}: {clip(storable(str(exc)), MAX_ERROR_CHARS)}"
         except Exception as exc:  # whatever a hostile answer breaks: the target is unusable
-            broke = clip(storable(f"{type(exc).__name__}: {exc}"), MAX_ERROR_CHARS)
-            info.error = f"{self.spec.url} does not answer like Ollama ({broke})"
+            info.error = probe_error(self.spec.url, exc, "Ollama")
         if (
             info.version
             and (why := mllama_version_warning(info.version))

@@ -43,6 +43,8 @@ from ollama_bench.targets.base import (
     ChunkClock,
     Exchange,
     drain,
+    missing_model_error,
+    probe_error,
     request_timeout,
     server_info,
     shared_tls_context,
@@ -215,7 +217,7 @@ class OpenAITarget:
             info.reachable = True
             await self._identify(info)
             if not any(i == model or canonical_model(i) == canonical_model(model) for i in ids):
-                info.error = f"model {model} is not on {spec.url}"
+                info.error, info.model_missing = missing_model_error(model, spec.url), True
                 served = ", ".join(ids) or "nothing"
                 info.warnings.append(f"this server serves {served}: pass --model with one of them")
                 return info
@@ -226,13 +228,8 @@ class OpenAITarget:
                 return info
             if self.settings.structured:
                 await self._choose_format(info)
-        except httpx.ConnectError as exc:
-            info.error = f"cannot connect to {spec.url} ({exc})"
-        except (httpx.TimeoutException, TimeoutError):
-            info.error = f"{spec.url} did not answer within {PROBE_TIMEOUT_S:g} s"
-        except (httpx.HTTPError, ValueError, AttributeError, TypeError, KeyError) as exc:
-            why = clip(storable(f"{type(exc).__name__}: {exc}"), MAX_ERROR_CHARS)
-            info.error = f"{spec.url} does not answer like an OpenAI-compatible server ({why})"
+        except Exception as exc:  # whatever a hostile answer breaks: the target is unusable
+            info.error = probe_error(spec.url, exc, "an OpenAI-compatible server")
         return info
 
     async def _identify(self, info: TargetInfo) -> None:
