@@ -35,8 +35,9 @@ ResponseFormat = Literal["json_schema", "json_object"]
 class TargetSpec(BaseModel):
     """One server to measure, as given on the command line.
 
-    `url` is what is printed and stored: credentials given in it show as `user:***@`. The secrets
-    themselves (the URL's password, --header values) are excluded from every dump and repr;
+    `url` is what is printed and stored: credentials given in it show as `user:***@`, and a user
+    given alone (`https://TOKEN@host`, usually a token) as `***@`. The secrets themselves (the
+    URL's password or lone user, --header values) are excluded from every dump and repr;
     targets/auth.py turns them into the headers of each call.
     """
 
@@ -49,6 +50,7 @@ class TargetSpec(BaseModel):
     api: Api = "ollama"  # which API the server speaks (reserved key `api=`; `NAME=ocr`: ocr)
     images: bool = True  # False: the prompt is sent without the image (reserved key `images=`)
     password: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    lone_user: SecretStr | None = Field(default=None, exclude=True, repr=False)  # as in the URL
     headers: dict[str, SecretStr] = Field(default_factory=dict, exclude=True, repr=False)
 
     @property
@@ -60,6 +62,9 @@ class TargetSpec(BaseModel):
 
     @property
     def username(self) -> str | None:
+        """The URL's user as written (percent-encoded), for Basic auth: a lone one included."""
+        if self.lone_user is not None:
+            return self.lone_user.get_secret_value()
         return urlsplit(self.url).username
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from ollama_bench.errors import UsageError
+from ollama_bench.targets.auth import request_headers
 from ollama_bench.targets.ollama import canonical_model, mllama_version_warning
-from ollama_bench.targets.spec import normalise_url, parse_target, parse_targets
+from ollama_bench.targets.spec import mask_credentials, normalise_url, parse_target, parse_targets
 
 
 def test_named_target_with_options() -> None:
@@ -115,6 +118,18 @@ def test_credentials_in_the_url_are_masked_and_kept_apart() -> None:
     assert spec.url == "https://alice:***@box.lan:8443"
     assert spec.endpoint == "https://box.lan:8443"
     assert "s3cret" not in spec.model_dump_json() and "s3cret" not in repr(spec)
+
+
+def test_a_user_given_alone_is_a_token_masked_and_kept_apart() -> None:
+    spec = parse_target("gpu=https://sk-live-abc123@proxy:443,api=openai")
+    assert spec.url == "https://***@proxy:443" and spec.endpoint == "https://proxy:443"
+    assert "sk-live" not in spec.model_dump_json() and "sk-live" not in repr(spec)
+    token = base64.b64encode(b"sk-live-abc123:").decode()
+    assert request_headers(spec)["Authorization"] == f"Basic {token}"
+    assert mask_credentials("gpu=https://sk-live-abc123@proxy:443") == "gpu=https://***@proxy:443"
+    with pytest.raises(UsageError) as raised:
+        parse_target("gpu=https://sk-live-abc123@proxy:443,nope=1")
+    assert "sk-live" not in raised.value.message + raised.value.hint
 
 
 def test_usage_errors_never_show_a_password() -> None:

@@ -5,7 +5,8 @@ Option names are checked against the API's own list (for Ollama, the official cl
 an option the server silently ignores. A few keys configure obench itself rather than the server
 (RESERVED_KEYS: `api=`, `images=`). A second target written
 after a comma is caught and the right syntax shown. Credentials in a URL are taken out of it:
-the URL keeps `user:***@` for printing and storing, the password goes to an excluded field.
+the URL keeps `user:***@` (a user given alone, usually a token: `***@`) for printing and storing,
+the secret goes to an excluded field.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ OPENAI_OPTIONS = frozenset(
 )
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_USERINFO = re.compile(r"(?<=//)([^/@:]*):([^/@]*)@")
+_USERINFO = re.compile(r"(?<=//)([^/@:]*)(:[^/@]*)?@")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d+(/.*)?$")
 
 
@@ -72,17 +73,20 @@ def option_names(api: str = "ollama") -> frozenset[str]:
 
 
 def mask_credentials(text: str) -> str:
-    """`text` with any URL password replaced by `***`, for messages.
+    """`text` with any URL password, or user given without one (a token), made `***`, for
+    messages.
 
     >>> mask_credentials("gpu=http://alice:s3cret@box:11434,num_gpu=0")
     'gpu=http://alice:***@box:11434,num_gpu=0'
+    >>> mask_credentials("gpu=https://sk-live-abc123@proxy:443")
+    'gpu=https://***@proxy:443'
     """
-    return _USERINFO.sub(r"\1:***@", text)
+    return _USERINFO.sub(lambda m: f"{m[1]}:***@" if m[2] is not None else "***@", text)
 
 
 def normalise_url(url: str, api: Api = "ollama") -> str:
     """Base URL as the official client builds it: scheme http and port 11434 unless given;
-    a password becomes `***` (see `split_credentials`).
+    a password, or a user given without one (a token), becomes `***` (see `split_credentials`).
 
     An OpenAI-compatible server keeps its scheme's port, and a trailing `/v1` (how its base URL
     is usually written) is dropped: obench adds `/v1/...` itself and also asks `/props`.
@@ -93,6 +97,8 @@ def normalise_url(url: str, api: Api = "ollama") -> str:
     'https://box.lan:8443'
     >>> normalise_url("http://alice:s3cret@box.lan")
     'http://alice:***@box.lan:11434'
+    >>> normalise_url("https://sk-live-abc123@proxy:443", "openai")
+    'https://***@proxy:443'
     >>> normalise_url("http://box.lan/v1/", "openai")
     'http://box.lan:80'
     """
@@ -109,16 +115,21 @@ def normalise_url(url: str, api: Api = "ollama") -> str:
         path = path.removesuffix("/v1")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     user = ""
-    if parts.username is not None:
-        user = parts.username + (":***" if parts.password is not None else "") + "@"
+    if parts.password is not None:
+        user = f"{parts.username}:***@"
+    elif parts.username:
+        user = "***@"
     return f"{parts.scheme}://{user}{host}:{port}{path}"
 
 
-def split_credentials(url: str) -> SecretStr | None:
-    """The password given in `url` (percent-decoded), or None."""
+def split_credentials(url: str) -> tuple[SecretStr | None, SecretStr | None]:
+    """The secrets given in `url`: (a user given without a password, as written; the password,
+    percent-decoded), each None when absent."""
     text = url.strip() if "://" in url else f"http://{url.strip()}"
-    password = urlsplit(text).password
-    return SecretStr(unquote(password)) if password is not None else None
+    parts = urlsplit(text)
+    if parts.password is not None:
+        return None, SecretStr(unquote(parts.password))
+    return (SecretStr(parts.username) if parts.username else None), None
 
 
 def _option_value(text: str) -> Any:
@@ -214,13 +225,15 @@ def parse_target(spec: str, headers: dict[str, SecretStr] | None = None) -> Targ
             "'.', '_' or '-'"
         )
     _check_options(spec, options, api)
+    lone_user, password = split_credentials(url)
     return TargetSpec(
         name=name,
         url=base,
         options=options,
         api=api,
         images=images,
-        password=split_credentials(url),
+        password=password,
+        lone_user=lone_user,
         headers=headers or {},
     )
 
