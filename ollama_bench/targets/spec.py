@@ -160,6 +160,32 @@ def _second_target(spec: str, parts: list[str], index: int) -> UsageError:
     )
 
 
+def _parse_options(spec: str, parts: list[str], example: str) -> dict[str, Any]:
+    """The KEY=VALUE options after the target's head (`parts[0]`), values typed; a second
+    target written after a comma is refused with the right syntax."""
+    options: dict[str, Any] = {}
+    for index, text in enumerate(parts[1:], start=1):
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(
+                f"target {mask_credentials(spec)!r}: option {mask_credentials(text)!r} is not "
+                "KEY=VALUE",
+                example,
+            )
+        if _looks_like_target(key.strip(), value.strip()):
+            raise _second_target(spec, parts, index)
+        options[key.strip()] = _option_value(value.strip())
+    return options
+
+
+def _check_name(spec: str, name: str) -> None:
+    if not _NAME.match(name):
+        raise UsageError(
+            f"target {mask_credentials(spec)!r}: name {name!r} must be letters, digits, "
+            "'.', '_' or '-'"
+        )
+
+
 def _check_options(spec: str, options: dict[str, Any], api: str = "ollama") -> None:
     valid = option_names(api)
     for key in options:
@@ -190,24 +216,13 @@ def parse_target(spec: str, headers: dict[str, SecretStr] | None = None) -> Targ
     'box.lan-11435'
     """
     parts = [part.strip() for part in spec.split(",")]
-    head, *option_texts = parts
+    head = parts[0]
     name, sep, url = head.partition("=")
     if not sep or "://" in name or (":" in name and not url):
         name, url = "", head
     if name and url.strip().lower() == "ocr":
         return _ocr_target(spec, name, parts)
-    options: dict[str, Any] = {}
-    for index, text in enumerate(option_texts, start=1):
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(
-                f"target {mask_credentials(spec)!r}: option {mask_credentials(text)!r} is not "
-                "KEY=VALUE",
-                "e.g. gpu=http://h:11434,num_gpu=0",
-            )
-        if _looks_like_target(key.strip(), value.strip()):
-            raise _second_target(spec, parts, index)
-        options[key.strip()] = _option_value(value.strip())
+    options = _parse_options(spec, parts, "e.g. gpu=http://h:11434,num_gpu=0")
     api, images = _reserved(spec, options)
     try:
         base = normalise_url(url, api)
@@ -219,11 +234,7 @@ def parse_target(spec: str, headers: dict[str, SecretStr] | None = None) -> Targ
     if not name:
         where = urlsplit(base)
         name = f"{where.hostname}-{where.port}"
-    if not _NAME.match(name):
-        raise UsageError(
-            f"target {mask_credentials(spec)!r}: name {name!r} must be letters, digits, "
-            "'.', '_' or '-'"
-        )
+    _check_name(spec, name)
     _check_options(spec, options, api)
     lone_user, password = split_credentials(url)
     return TargetSpec(
@@ -242,18 +253,8 @@ def _ocr_target(spec: str, name: str, parts: list[str]) -> TargetSpec:
     """`NAME=ocr[,threads=N]`: the in-process OCR baseline (targets/ocr.py), no URL."""
     from ollama_bench.targets.ocr import IN_PROCESS, ocr_options
 
-    if not _NAME.match(name):
-        raise UsageError(f"target {spec!r}: name {name!r} must be letters, digits, '.', '_' or '-'")
-    options: dict[str, Any] = {}
-    for index, text in enumerate(parts[1:], start=1):
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(
-                f"target {spec!r}: option {text!r} is not KEY=VALUE", "e.g. ocr=ocr,threads=1"
-            )
-        if _looks_like_target(key.strip(), value.strip()):
-            raise _second_target(spec, parts, index)
-        options[key.strip()] = _option_value(value.strip())
+    _check_name(spec, name)
+    options = _parse_options(spec, parts, "e.g. ocr=ocr,threads=1")
     return TargetSpec(name=name, url=IN_PROCESS, options=ocr_options(spec, options), api="ocr")
 
 
