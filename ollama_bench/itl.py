@@ -12,13 +12,12 @@ typical, so stalls are not counted (None), rather than every gap being called on
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 
 from pydantic import BaseModel
 
 from ollama_bench.models import Timing
-from ollama_bench.stats import percentile
+from ollama_bench.stats import percentiles
 
 US_PER_S = 1e6
 STALL_FACTOR = 10.0
@@ -55,16 +54,17 @@ def summarise_itl(timings: Sequence[Timing]) -> ItlSummary | None:
     pooled = [gap for gaps in per_request for gap in gaps]
     if not pooled:
         return None
-    threshold_us = STALL_FACTOR * statistics.median(pooled)
+    p50, p90, p99, most = percentiles(pooled, [50, 90, 99, 100])  # p50: the median
+    threshold_us = STALL_FACTOR * p50
     stalls = [sum(gap > threshold_us for gap in gaps) for gaps in per_request]
     counted = threshold_us > 0
     return ItlSummary(
         gaps=len(pooled),
         requests=len(per_request),
-        p50_s=percentile(pooled, 50) / US_PER_S,
-        p90_s=percentile(pooled, 90) / US_PER_S,
-        p99_s=percentile(pooled, 99) / US_PER_S,
-        max_s=max(pooled) / US_PER_S,
+        p50_s=p50 / US_PER_S,
+        p90_s=p90 / US_PER_S,
+        p99_s=p99 / US_PER_S,
+        max_s=most / US_PER_S,
         stall_threshold_s=threshold_us / US_PER_S if counted else None,
         stalls=sum(stalls) if counted else None,
         stalled_requests=sum(n > 0 for n in stalls) if counted else None,

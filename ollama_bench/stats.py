@@ -70,16 +70,27 @@ def percentile(values: Sequence[float], q: float) -> float:
     >>> round(percentile([10, 20, 30, 40, 50], 90), 6)
     46.0
     """
+    return percentiles(values, [q])[0]
+
+
+def percentiles(values: Sequence[float], qs: Sequence[float]) -> list[float]:
+    """Type-7 percentiles of `values` for each q of `qs`, sorting the values once.
+
+    >>> percentiles([4, 1, 3, 2], [0, 50, 100])
+    [1.0, 2.5, 4.0]
+    """
     if not values:
         raise ValueError("percentile of no values")
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile q={q} outside [0, 100]")
+    if outside := [q for q in qs if not 0 <= q <= 100]:
+        raise ValueError(f"percentile q={outside[0]} outside [0, 100]")
     ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    fraction = position - low
-    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+    found = []
+    for q in qs:
+        position = (len(ordered) - 1) * q / 100
+        low = math.floor(position)
+        high = min(low + 1, len(ordered) - 1)
+        found.append(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+    return found
 
 
 def min_n_for(q: int) -> int:

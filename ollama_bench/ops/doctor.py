@@ -208,15 +208,10 @@ def target_findings(check: TargetCheck, settings: RequestSettings) -> list[Findi
             )
         ]
     if info.error and not info.model_missing:
-        hints = [w for w in info.warnings if info.api == "openai"]
+        # the OpenAI probe's warnings say how to fix what it found (e.g. llama-server --mmproj)
+        hint = "; ".join(info.warnings) if info.api == "openai" else ""
         return [
-            Finding(
-                level="error",
-                code="bad-answer",
-                target=name,
-                message=info.error,
-                hint="; ".join(hints),
-            )
+            Finding(level="error", code="bad-answer", target=name, message=info.error, hint=hint)
         ]
     checks = _openai_findings if info.api == "openai" else _ollama_findings
     found = checks(info, model)
@@ -409,8 +404,8 @@ async def examine(
                 mllama_version_warning(check.info.version or "")
                 and needs_mllama(settings.model, check.info.model_family)
             )
-            loadable = isinstance(target, OllamaTarget) and check.info.model_present
-            if load and loadable and version_ok and isinstance(target, OllamaTarget):
+            loadable = check.info.model_present and version_ok
+            if load and loadable and isinstance(target, OllamaTarget):
                 on_loading(target.spec)
                 try:
                     await target.load()

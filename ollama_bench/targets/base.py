@@ -47,8 +47,8 @@ def request_timeout(settings: RequestSettings) -> httpx.Timeout:
 
 
 def server_info(spec: TargetSpec) -> TargetInfo:
-    """What a server's probe starts from: the target as given (its --header names, never
-    their values), not yet reached."""
+    """What a probe starts from: the target as given (its --header names, never their values),
+    not yet reached."""
     return TargetInfo(
         name=spec.name,
         url=spec.url,

@@ -30,7 +30,7 @@ from ollama_bench.models import (
     TextBox,
     Timing,
 )
-from ollama_bench.targets.base import Exchange, TargetFailure
+from ollama_bench.targets.base import Exchange, TargetFailure, server_info
 from ollama_bench.targets.overlay import OverlayTask, read_overlays
 
 PACKAGE = "rapidocr_onnxruntime"
@@ -129,9 +129,7 @@ class OcrTarget:
 
     async def probe(self) -> TargetInfo:
         """Can it answer this scenario, is the engine installed, and which models does it run."""
-        info = TargetInfo(
-            name=self.spec.name, url=self.spec.url, options=dict(self.spec.options), api="ocr"
-        )
+        info = server_info(self.spec)
         task = self.task
         if task is None or not task.mapping:
             scenario = task.scenario if task else "this scenario"

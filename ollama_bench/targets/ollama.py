@@ -209,7 +209,7 @@ class OllamaTarget:
         """Where the model is loaded now, from `/api/ps`; `loaded=False` when it is not."""
         try:
             running = await self._client.ps()
-        except (Exception, TimeoutError) as exc:
+        except Exception as exc:
             raise TargetFailure(describe_failure(exc, self.spec.url, "reading /api/ps")) from exc
         wanted = canonical_model(self.settings.model)
         for entry in running.models:
@@ -233,7 +233,7 @@ class OllamaTarget:
                     options=self.options,
                     keep_alive=self.settings.keep_alive,
                 )
-        except (Exception, TimeoutError) as exc:
+        except Exception as exc:
             what = f"loading {self.settings.model}"
             raise TargetFailure(describe_failure(exc, self.spec.url, what)) from exc
 
@@ -247,7 +247,7 @@ class OllamaTarget:
                 status = line.status or ""
                 succeeded = status == "success"
                 yield PullProgress(status, line.digest, line.total, line.completed)
-        except (Exception, TimeoutError) as exc:
+        except Exception as exc:
             raise TargetFailure(describe_failure(exc, self.spec.url, doing)) from exc
         if not succeeded:
             raise TargetFailure(f"{doing} on {self.spec.url}: the stream ended before success")
@@ -282,10 +282,7 @@ class OllamaTarget:
                         if chunk.done:
                             final = chunk
                             break
-            except (
-                Exception,
-                TimeoutError,
-            ) as exc:  # every failure becomes data; Ctrl-C still propagates
+            except Exception as exc:  # every failure becomes data; Ctrl-C still propagates
                 error = classify_error(exc, self.settings.timeout_s)
         latency_ns = clock.elapsed_ns()
         if stream is not None:
