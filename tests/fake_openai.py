@@ -13,7 +13,8 @@ The knobs make it any of the servers obench meets: `timings=False` is vLLM, LM S
 Ollama's `/v1` (no server durations); `props=False` a server without llama.cpp's `/props`;
 `vision=False` llama-server without `--mmproj` (an image gets HTTP 500);
 `json_schema=False` a server that knows only `response_format: {type: json_object}`;
-`parallel=N` llama-server's `-np N` (N requests generate at once, the rest wait for a slot first
+`close_after_stream_s` llama-server closing the connection after each stream, `parallel=N`
+llama-server's `-np N` (N requests generate at once, the rest wait for a slot first
 come first served, a wait no reported timing shows); `image_patch_px` prompt tokens that grow
 with an image's pixels.
 Timings are *measured* around the injected delays, as llama.cpp measures its own: the first token
@@ -82,6 +83,10 @@ class FakeOpenAIConfig:
     jitter: float = 0.0  # relative, uniform, on every delay: 0.05 = ±5%
     seed: int = 0  # seeds the jitter
     reply: str | Callable[[Body], str] = '{"ok": true}'  # a callable gets the request body
+    # llama-server closes its end of the connection after each streamed reply, though it
+    # announces keep-alive (checked against b1-0c1e570): this long after the stream's end; None
+    # keeps it open, as vLLM and Ollama's /v1 do
+    close_after_stream_s: float | None = None
     # more GET routes and their JSON, e.g. vLLM's {"/version": {"version": "0.6.3"}} or Ollama's
     # {"/api/version": {"version": "0.24.0"}} (with props=False)
     routes: dict[str, Body] = field(default_factory=dict)
@@ -363,3 +368,6 @@ class _Handler(FakeHandler[FakeOpenAI]):
         self._chunk(last | ({"timings": timings} if config.timings else {}))
         self._event("[DONE]")
         self._end_stream()
+        if config.close_after_stream_s is not None:  # a request sent meanwhile goes unread
+            fake._stopping.wait(config.close_after_stream_s)
+            self.close_connection = True

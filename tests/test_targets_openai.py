@@ -221,6 +221,24 @@ def test_requests_reuse_one_connection(fake_openai: Make) -> None:
     assert server.connections_opened == 1
 
 
+def test_a_connection_the_server_closed_after_its_stream_is_not_a_failure(
+    fake_openai: Make,
+) -> None:
+    """llama-server closes its end a moment after each streamed reply: the next request, sent
+    on that connection before the close arrived, goes again on a new one, timed from there."""
+    server = fake_openai(close_after_stream_s=0.2)
+
+    async def go() -> list[Exchange]:
+        async with target(server.url) as t:
+            await t.probe()
+            return [await t.chat("Describe it.", png(), SCHEMA) for _ in range(3)]
+
+    exchanges = asyncio.run(go())
+    assert [exchange.error for exchange in exchanges] == [None, None, None]
+    assert all(exchange.timing.latency_ns < 0.15e9 for exchange in exchanges)
+    assert len(server.chats()) == 1 + 3  # the probe's, then each request once
+
+
 def test_without_timings_counts_come_from_usage_and_durations_stay_null(fake_openai: Make) -> None:
     server = fake_openai(timings=False, reply="a b c")
     server_side = chat(server.url).timing.server

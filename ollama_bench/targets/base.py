@@ -157,11 +157,10 @@ class ChunkClock:
     cost is one `perf_counter_ns` and one list append (~0.1 µs), nothing else on the timed path.
     """
 
-    __slots__ = ("_arrivals_ns", "_sent", "_token", "started_ns")
+    __slots__ = ("_arrivals_ns", "_token", "started_ns")
 
     def __init__(self) -> None:
         self._arrivals_ns: list[int] = []
-        self._sent = False
         self._token: Token[ChunkClock | None] | None = None
         self.started_ns = time.perf_counter_ns()  # until the request goes out
 
@@ -174,11 +173,9 @@ class ChunkClock:
             _SENDING.reset(self._token)
 
     def sent(self) -> None:
-        """The request is going out, its body built: the clock starts now (once, so that a
-        redirect's second send does not restart it)."""
-        if not self._sent:
-            self._sent = True
-            self.started_ns = time.perf_counter_ns()
+        """The request is going out, its body built: the clock starts now. A request sent again
+        (on a new connection, or to where a redirect points) is timed from its last send."""
+        self.started_ns = time.perf_counter_ns()
 
     def arrived(self, at_ns: int | None = None) -> None:
         """A chunk with non-empty content was read at `at_ns` (`perf_counter_ns`), or just now:

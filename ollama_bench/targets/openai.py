@@ -5,7 +5,8 @@ It uses httpx with httpx-sse rather than the `openai` package: the SDK retries f
 itself (twice by default, which would hide failures and add their time to a sample) and hands
 back typed objects, while obench needs the raw stream: the moment each `data:` event arrives
 (TTFT), llama.cpp's non-standard `timings`, and the server's error text as it was sent. httpx is
-already what the Ollama side uses; httpx-sse parses the event stream as the SSE spec says.
+already what the Ollama side uses; httpx-sse parses the event stream as the SSE spec says. The
+one request sent again is one the server never read (`OpenAITarget._send`).
 
 What a server reports differs (../README "OpenAI-compatible servers"): token counts come from
 `usage`, durations only from llama.cpp's `timings`; a figure the server does not send stays None.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import time
@@ -322,6 +324,30 @@ class OpenAITarget:
             body["cache_prompt"] = False  # measure prompt evaluation, not a prompt-cache hit
         return body | self.spec.options
 
+    async def _send(self, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+        """POST the chat completion; the response is streamed (the caller closes it).
+
+        A request sent on a kept-alive connection that the server had closed meanwhile is sent
+        once more, on a new connection: llama-server closes its end a moment after each stream
+        (though it announces keep-alive), and a request that goes out before that close arrives
+        is never read. The clock starts again with it. A new connection's failure is not retried.
+        """
+        connects: list[str] = []
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            if event.endswith("connect_tcp.started"):
+                connects.append(event)
+
+        request = self._http.build_request(
+            "POST", "/v1/chat/completions", json=body, headers=headers, extensions={"trace": trace}
+        )
+        try:
+            return await self._http.send(request, stream=True)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            if connects:
+                raise
+        return await self._http.send(request, stream=True)
+
     async def chat(
         self, prompt: str, image: bytes | None, schema: dict[str, Any] | None
     ) -> Exchange:
@@ -336,9 +362,7 @@ class OpenAITarget:
             try:
                 async with (
                     asyncio.timeout(self.settings.timeout_s) as deadline,
-                    self._http.stream(
-                        "POST", "/v1/chat/completions", json=body, headers=headers
-                    ) as response,
+                    contextlib.aclosing(await self._send(body, headers)) as response,
                 ):
                     if response.status_code != 200:
                         await response.aread()
