@@ -11,6 +11,7 @@ model's few places the way the real servers do.
 from __future__ import annotations
 
 import random
+import re
 import socket
 import struct
 import sys
@@ -20,6 +21,13 @@ from collections import deque
 from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
+
+_TOKEN_RE = re.compile(r"\s*\S{1,4}|\s+")  # tokens concatenate back exactly to the reply
+
+
+def tokens_of(reply: str) -> list[str]:
+    """The tokens a stand-in generates for `reply`: its eval_count or completion_tokens."""
+    return _TOKEN_RE.findall(reply)
 
 
 class Stopped(Exception):

@@ -49,9 +49,9 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 try:
-    from fake_http import FakeHandler, FakeServer, Slots, Stopped
+    from fake_http import FakeHandler, FakeServer, Slots, Stopped, tokens_of
 except ModuleNotFoundError:  # run from the checkout as `python3 -m tests.fake_ollama`
-    from tests.fake_http import FakeHandler, FakeServer, Slots, Stopped
+    from tests.fake_http import FakeHandler, FakeServer, Slots, Stopped, tokens_of
 
 FAULTS = (
     "404",
@@ -84,7 +84,6 @@ FOREVER_NS = 2**63 - 1  # Go clamps a negative keep_alive to the max time.Durati
 DEFAULT_PULL_LAYERS = (7_816_580_733, 269, 7_711, 473)  # sums to FakeModel().size
 PULL_STEPS = 3  # progress lines per downloaded layer after the first (completed omitted) one
 FAULT_AFTER_CHUNKS = 3  # content chunks sent before a stream fault strikes ("reset": 2)
-_TOKEN_RE = re.compile(r"\s*\S{1,4}|\s+")  # tokens concatenate back exactly to the reply
 _WORD_RE = re.compile(r"\w+|[^\w\s]")
 _NAME_PARTS = (  # Go's name grammar, loosely: host, namespace, model, tag
     re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,349}"),
@@ -748,7 +747,7 @@ class _Handler(FakeHandler[FakeOllama]):
         fake._pause((config.prompt_eval_s + config.prompt_token_s * prompt_tokens) * factor)
         prompt_ns = time.perf_counter_ns() - prompt_started
         text = config.reply(body) if callable(config.reply) else config.reply
-        tokens, done_reason = _TOKEN_RE.findall(text), "stop"
+        tokens, done_reason = tokens_of(text), "stop"
         if config.chunk_chars > 0:
             size = config.chunk_chars
             tokens = [text[i : i + size] for i in range(0, len(text), size)]

@@ -39,9 +39,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 try:
-    from fake_http import FakeHandler, FakeServer, Slots, Stopped
+    from fake_http import FakeHandler, FakeServer, Slots, Stopped, tokens_of
 except ModuleNotFoundError:  # imported as tests.fake_openai, from the checkout
-    from tests.fake_http import FakeHandler, FakeServer, Slots, Stopped
+    from tests.fake_http import FakeHandler, FakeServer, Slots, Stopped, tokens_of
 
 FAULTS = ("404", "500", "503", "midstream_error", "truncated", "no_done", "reset", "hang")
 BUILD_INFO = "b1-0c1e570"
@@ -53,7 +53,6 @@ LOADING = "Loading model"
 FAULT_AFTER_CHUNKS = 3  # content chunks sent before a stream fault strikes ("reset": 2)
 IMAGE_TOKENS = 64  # prompt tokens an image counts for
 JSON_TYPE = "application/json; charset=utf-8"
-_TOKEN_RE = re.compile(r"\s*\S{1,4}|\s+")  # tokens concatenate back exactly to the reply
 _WORD_RE = re.compile(r"\w+|[^\w\s]")
 _FORMS = ("text", "json_object", "json_schema")
 
@@ -298,7 +297,7 @@ class _Handler(FakeHandler[FakeOpenAI]):
     def _generate(self, body: Body, prompt_tokens: int, fault: str | None, stream: bool) -> None:
         fake, config = self.fake, self.fake.config
         reply = config.reply(body) if callable(config.reply) else config.reply
-        tokens, finish = _TOKEN_RE.findall(reply), "stop"
+        tokens, finish = tokens_of(reply), "stop"
         limit = body.get("max_tokens")
         if isinstance(limit, int) and 0 < limit < len(tokens):
             tokens, finish = tokens[:limit], "length"
