@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fake_ollama import FakeOllama
+from fake_http import Slots
+from fake_ollama import FakeModel, FakeOllama
+from test_cli_vision import make_images
 from typer.testing import CliRunner
 
 from ollama_bench.cli import app
@@ -220,41 +222,74 @@ def test_plan_rapl_says_why_it_cannot(tmp_path: Path, monkeypatch: pytest.Monkey
 # -- sampled during a run -----------------------------------------------------------------------
 
 
-def nvidia_smi(folder: Path, watts: float) -> Path:
-    """A stand-in nvidia-smi that checks obench's query and reports `watts` of board power."""
+IDLE_W, GPU_BUSY_W, CPU_BUSY_W = 10.0, 310.0, 60.0
+
+
+def nvidia_smi(folder: Path, watts: float, busy: Path | None = None) -> Path:
+    """A stand-in nvidia-smi that checks obench's query and reports `watts` of board power; with
+    `busy`, GPU_BUSY_W while that file exists (the server is at work) and `watts` otherwise."""
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "nvidia-smi"
     expected = " ".join(utilisation.NVIDIA_QUERY[1:])
+    power = f"{GPU_BUSY_W} if os.path.exists({str(busy)!r}) else {watts}" if busy else f"{watts}"
     script.write_text(
         f"#!{sys.executable}\n"
-        "import sys\n"
+        "import os, sys\n"
         f"if ' '.join(sys.argv[1:]) != {expected!r}:\n"
         "    sys.exit('unexpected arguments')\n"
-        f"sys.stdout.write('0, 97, 20480, 24564, {watts:.2f}\\n')\n"
+        f"watts = {power}\n"
+        "sys.stdout.write(f'0, 97, 20480, 24564, {watts:.2f}\\n')\n"
     )
     script.chmod(0o755)
     return folder
 
 
+def busy_while_serving(
+    server: FakeOllama, busy: Path, requests: range, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Make `busy` exist from when `server` takes up the first of these `requests` (counted
+    from 0 in the order it serves them) to when it has answered the last, as a GPU draws power
+    while it works: the time before, a warm-up included, is idle."""
+    acquire, release = server._acquire, server._release
+    acquired_count, released_count = itertools.count(), itertools.count()
+
+    def acquired(slots: Slots) -> None:
+        acquire(slots)
+        if next(acquired_count) == requests.start:
+            busy.touch()
+
+    def released(model: FakeModel, keep_alive_ns: int) -> None:
+        if next(released_count) == requests[-1]:
+            busy.unlink()
+        release(model, keep_alive_ns)
+
+    monkeypatch.setattr(server, "_acquire", acquired)
+    monkeypatch.setattr(server, "_release", released)
+
+
 @pytest.fixture
-def rapl_at_50_watts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A powercap tree whose package counter a thread advances at 50 W, wrapping at 20 J."""
+def rapl_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A powercap tree whose package counter a thread advances at CPU_BUSY_W while the file it
+    yields exists and at IDLE_W otherwise, wrapping at 20 J."""
     root = fake_powercap(tmp_path / "powercap", {"intel-rapl:0": ("package-0", 0, 20_000_000)})
     counter = root / "intel-rapl:0" / "energy_uj"
+    busy = tmp_path / "busy"
     stop = threading.Event()
-    started = time.perf_counter()
 
     def advance() -> None:
+        uj, then = 0.0, time.perf_counter()
         while not stop.wait(0.005):
-            uj = int(50e6 * (time.perf_counter() - started)) % 20_000_000
+            now = time.perf_counter()
+            uj += (CPU_BUSY_W if busy.exists() else IDLE_W) * 1e6 * (now - then)
+            then = now
             tmp = counter.with_suffix(".tmp")
-            tmp.write_text(f"{uj}\n")
+            tmp.write_text(f"{int(uj) % 20_000_000}\n")
             tmp.replace(counter)  # atomic, so a reader never sees a half-written number
 
     thread = threading.Thread(target=advance, daemon=True)
     thread.start()
     monkeypatch.setattr(energy, "POWERCAP_ROOT", root)
-    yield root
+    yield busy
     stop.set()
     thread.join()
 
@@ -268,30 +303,43 @@ def test_vision_run_reports_joules_per_request_from_gpu_power_and_rapl(
     fake_ollama: Make,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    rapl_at_50_watts: Path,
+    rapl_package: Path,
 ) -> None:
+    busy = rapl_package  # while this file exists, both sources draw their busy power
     monkeypatch.setattr(utilisation, "INTERVAL_S", 0.05)
-    monkeypatch.setenv("PATH", str(nvidia_smi(tmp_path / "bin", 250.0)))
+    monkeypatch.setenv("PATH", str(nvidia_smi(tmp_path / "bin", IDLE_W, busy=busy)))
     monkeypatch.setitem(sys.modules, "docker", None)  # no Docker SDK: containers not sampled
-    server = fake_ollama(prompt_eval_s=0.15, token_delay_s=0.01, reply='{"a": "x y z"}')
+    server = fake_ollama(prompt_eval_s=0.4, token_delay_s=0.01, reply='{"a": "x y z"}')
+    busy_while_serving(server, busy, range(1, 5), monkeypatch)  # after the warm-up
     out = tmp_path / "run.jsonl"
-    args = ["vision", "-q", "--json", "--runs", "2", "-t", f"gpu={server.url}", "--out", str(out)]
-    result = CliRunner().invoke(app, args)
+    images = make_images(tmp_path / "images")  # two: four requests in two runs
+    args = ["vision", "-q", "--json", "--runs", "2", "--warmup", "1", "-t", f"gpu={server.url}"]
+    result = CliRunner().invoke(app, [*args, "--images", str(images), "--out", str(out)])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["energy_note"] is None
     target = summary["targets"][0]
     spent = target["energy"]
     requests = target["samples"] - target["failed"]
-    assert spent["requests"] == requests and spent["coverage"] > 0.99
-    # Constant 250 W and 50 W: joules are power × the requests' total time, wrap-arounds and all.
+    assert spent["requests"] == requests == 4 and spent["coverage"] > 0.99
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    measured = [r for r in lines if r["kind"] == "sample" and r["phase"] == "measured"]
+    # One request at a time: the requests' windows add up to their latencies.
     busy_s = spent["busy_s"]
-    assert spent["gpu_j"] == pytest.approx(250 * busy_s, rel=0.01)
-    assert spent["cpu_package_j"] == pytest.approx(50 * busy_s, rel=0.05)
-    assert spent["joules_per_request"] == pytest.approx(300 * busy_s / requests, rel=0.05)
+    assert busy_s == pytest.approx(sum(r["timing"]["latency_ns"] for r in measured) / 1e9, rel=0.01)
+    # The sources draw their busy power from when the server takes up the first measured
+    # request to when it has answered the last, and IDLE_W before (in the warm-up too): over the
+    # requests' own windows the mean is the busy power, but for the readings' smear at the two
+    # edges. Windows a request early would take in the idle warm-up and lower the mean by a
+    # quarter (four requests). The package counter wraps at 20 J, several times here.
+    gpu_w, cpu_w = spent["gpu_j"] / busy_s, spent["cpu_package_j"] / busy_s
+    assert 0.85 * GPU_BUSY_W < gpu_w <= GPU_BUSY_W * 1.001, gpu_w
+    assert 0.9 * CPU_BUSY_W < cpu_w < CPU_BUSY_W * 1.05, cpu_w
+    assert spent["joules_per_request"] == pytest.approx(
+        (spent["gpu_j"] + spent["cpu_package_j"]) / requests
+    )
     tokens = spent["output_tokens"]
     assert spent["joules_per_output_token"] == pytest.approx(spent["joules"] / tokens)
-    lines = [json.loads(line) for line in out.read_text().splitlines()]
     kinds = {r["source"] for r in lines if r["kind"] == "utilisation"}
     assert {"nvidia", "rapl"} <= kinds
     table = CliRunner().invoke(app, ["report", str(out)], env={"COLUMNS": "200"})
@@ -335,9 +383,11 @@ def test_load_step_energy_is_power_times_step_time_per_request(
 ) -> None:
     monkeypatch.setattr(utilisation, "INTERVAL_S", 0.05)
     monkeypatch.setattr(energy, "POWERCAP_ROOT", tmp_path / "no-powercap")
-    monkeypatch.setenv("PATH", str(nvidia_smi(tmp_path / "bin", 200.0)))
+    busy = tmp_path / "busy"
+    monkeypatch.setenv("PATH", str(nvidia_smi(tmp_path / "bin", IDLE_W, busy=busy)))
     monkeypatch.setitem(sys.modules, "docker", None)
-    server = fake_ollama(prompt_eval_s=0.1, token_delay_s=0.005, num_parallel=2)
+    server = fake_ollama(prompt_eval_s=0.3, token_delay_s=0.005, num_parallel=2)
+    busy_while_serving(server, busy, range(1, 9), monkeypatch)  # after the warm-up
     out = tmp_path / "load.jsonl"
     args = ["load", "-q", "--json", "-t", f"gpu={server.url}", "--out", str(out)]
     result = CliRunner().invoke(app, [*args, "--concurrency", "2", "--requests", "8"])
@@ -346,7 +396,9 @@ def test_load_step_energy_is_power_times_step_time_per_request(
     assert summary["energy_note"] is None
     (step,) = summary["targets"][0]["steps"]
     spent = step["energy"]
-    assert spent["busy_s"] == pytest.approx(step["elapsed_s"], rel=0.01)
-    assert spent["gpu_j"] == pytest.approx(200 * step["elapsed_s"], rel=0.01)
+    # The step's time is where the GPU draws GPU_BUSY_W; the warm-up before it, a fourth of
+    # as long, is idle: a window that began before the step would lower the mean by as much.
+    gpu_w = spent["gpu_j"] / step["elapsed_s"]
+    assert 0.85 * GPU_BUSY_W < gpu_w <= GPU_BUSY_W * 1.001, gpu_w
     assert spent["joules_per_request"] == pytest.approx(spent["gpu_j"] / 8)
     assert spent["cpu_package_j"] is None and spent["sources"] == ["GPU"]
