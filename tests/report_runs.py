@@ -81,7 +81,10 @@ def hostile_vision_run(make: Make, folder: Path, runs: int = 3) -> Path:
     images = hostile_images(folder / "images")
     factors = bundled_factors(images.parent, spread=3.0)
     second = sorted(p for p in images.iterdir() if p.suffix == ".jpg")[1].read_bytes()
-    delays = {"prompt_eval_s": 0.006, "token_delay_s": 0.0004, "load_s": 0.05}
+    # gpu: 0.03 s + about 26 tokens × 0.4 ms, 41–123 ms a request with the image factors; long
+    # enough against the client's own cost per request (20 ms and more on a busy machine) that
+    # the speed-up stays well above 4: (6 × 41 + 20) / (41 + 20) = 4.4 on the quickest image
+    delays = {"prompt_eval_s": 0.03, "token_delay_s": 0.0004, "load_s": 0.05}
     gpu = make(
         reply=_reply_with_invalid(second), image_factors=factors, jitter=0.05, seed=1, **delays
     )
