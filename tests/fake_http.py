@@ -78,12 +78,11 @@ ConfigT = TypeVar("ConfigT", bound=Config)
 class FakeServer(Generic[ConfigT]):
     """A stand-in's life cycle (start, stop, context manager), its fault queue and its clock.
 
-    Subclasses name their faults in `faults`; `quiet` True keeps every handler error out of
-    stderr, not only those of a client that hung up.
+    Subclasses name their faults in `faults`. A handler error other than a client's hanging up
+    is printed (to stderr, which pytest shows with a failure): a stand-in's own bug.
     """
 
     faults: ClassVar[tuple[str, ...]]
-    quiet: ClassVar[bool] = False
 
     def __init__(
         self, config: ConfigT, handler: type[BaseHTTPRequestHandler], *, port: int = 0
@@ -190,7 +189,7 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up with data unread (e.g. after an error line) resets the
         # connection while the handler waits for its next request: normal, not worth a trace.
-        if self.fake.quiet or self.fake._stopping.is_set():
+        if self.fake._stopping.is_set():
             return
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)

@@ -20,7 +20,10 @@ with an image's pixels.
 Timings are *measured* around the injected delays, as llama.cpp measures its own: the first token
 comes as the prompt is done, `predicted_ms` runs from there to the last token.
 
-Faults (`inject`) are taken by the next chat completions that would generate text.
+Faults (`inject`) are taken by the next chat completions that would generate text. A reply not
+streamed gets them as tests/fake_ollama.py gives them: "truncated" and "reset" send its headers
+and half its body, then a FIN or a TCP reset; "no_done" the reply without a finish_reason, usage
+or timings.
 """
 
 from __future__ import annotations
@@ -105,7 +108,6 @@ class FakeOpenAI(FakeServer[FakeOpenAIConfig]):
     """A running fake OpenAI-compatible server; see the module docstring. A context manager."""
 
     faults = FAULTS
-    quiet = True  # a client that hung up mid-stream is normal here
 
     def __init__(self, config: FakeOpenAIConfig | None = None) -> None:
         super().__init__(config or FakeOpenAIConfig(), _Handler)
@@ -129,13 +131,14 @@ class _Handler(FakeHandler[FakeOpenAI]):
         self.send_response_only(code, message)
         self.send_header("Server", "llama.cpp")
 
-    def _json(self, status: int, obj: Body) -> None:
+    def _json(self, status: int, obj: Body, *, cut: bool = False) -> None:
+        """A JSON reply; `cut`: its headers and only the first half of its body."""
         data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
         self.send_response(status)
         self.send_header("Content-Type", JSON_TYPE)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(data[: len(data) // 2] if cut else data)
 
     def _event(self, data: str) -> None:
         """One server-sent event as one HTTP chunk, written (hence flushed) at once."""
@@ -229,13 +232,32 @@ class _Handler(FakeHandler[FakeOpenAI]):
                 )
         tokens = 10
         for message in messages:
-            content = message.get("content") if isinstance(message, dict) else None
-            parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
-            for part in parts:
-                if part.get("type") == "image_url":
-                    tokens += self._image_tokens(part)
+            message = message if isinstance(message, dict) else {}  # no object: no content
+            if "content" not in message:
+                if message.get("role") != "assistant":
+                    text = "All non-assistant messages must contain 'content'"
+                elif "tool_calls" in message:
+                    continue
                 else:
+                    text = "Assistant message must contain either 'content' or 'tool_calls'!"
+                raise _ErrorReply(400, text, "invalid_request_error")
+            content = message["content"]
+            if content is None or isinstance(content, str):
+                content = [{"type": "text", "text": content}]
+            elif not isinstance(content, list):
+                raise _ErrorReply(
+                    400, "Expected 'content' to be a string or an array", "invalid_request_error"
+                )
+            for part in content:
+                # llama-server reads a part's type with a default of "": a part that is no
+                # object, or of another type, is refused like any unknown type
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind == "image_url":
+                    tokens += self._image_tokens(part)
+                elif kind == "text":
                     tokens += 4 + len(_WORD_RE.findall(str(part.get("text") or "")))
+                else:
+                    raise _ErrorReply(400, "unsupported content[].type", "invalid_request_error")
         if tokens > self.fake.config.n_ctx:
             raise _ErrorReply(
                 400,
@@ -330,12 +352,17 @@ class _Handler(FakeHandler[FakeOpenAI]):
         predicted_ms = (time.perf_counter() - generation_started) * 1000
         if fault == "midstream_error":
             raise _ErrorReply(500, SERVER_ERROR, "server_error")
-        if fault == "no_done":  # the stream just ends: no finish_reason, no usage, no [DONE]
-            return self._end_stream()
+        message = {"role": "assistant", "content": "".join(tokens)}
+        whole: Body = {"choices": [{"finish_reason": None, "index": 0, "message": message}]}
+        whole |= base | {"object": "chat.completion"}
+        if fault == "no_done":  # no finish_reason, no usage, no timings (and no [DONE])
+            return self._end_stream() if stream else self._json(200, whole)
         if fault in ("truncated", "reset"):
+            if not stream:  # a reply's headers, then half its body
+                self._json(200, whole, cut=True)
             if fault == "reset":
                 return self._reset()
-            self.close_connection = True  # FIN without the terminating zero-length chunk
+            self.close_connection = True  # FIN without the rest (or the terminating chunk)
             return None
         usage = {
             "completion_tokens": len(tokens),
@@ -355,10 +382,9 @@ class _Handler(FakeHandler[FakeOpenAI]):
             "predicted_per_second": len(tokens) / predicted_ms * 1000 if predicted_ms else 0.0,
         }
         if not stream:
-            message = {"role": "assistant", "content": "".join(tokens)}
-            whole: Body = {"choices": [{"finish_reason": finish, "index": 0, "message": message}]}
-            whole |= base | {"object": "chat.completion", "usage": usage}
-            return self._json(200, whole | ({"timings": timings} if config.timings else {}))
+            whole["choices"][0]["finish_reason"] = finish
+            whole |= {"usage": usage} | ({"timings": timings} if config.timings else {})
+            return self._json(200, whole)
         last = chunk({}, finish)
         options = body.get("stream_options")
         if config.usage and isinstance(options, dict) and options.get("include_usage"):

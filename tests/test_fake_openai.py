@@ -114,3 +114,56 @@ def test_delays_are_measured_into_the_timings(fake_openai: Make) -> None:
     assert timings["prompt_ms"] == pytest.approx(100, abs=30)
     # the first token comes with the prompt: predicted_ms spans the other n − 1 tokens
     assert timings["predicted_ms"] == pytest.approx(20 * (timings["predicted_n"] - 1), abs=40)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (["a string, not a part"], "unsupported content[].type"),
+        ([{"type": "input_text", "text": "hi"}], "unsupported content[].type"),
+        (5, "Expected 'content' to be a string or an array"),
+    ],
+)
+def test_malformed_content_is_refused_with_400_like_llama_server(
+    fake_openai: Make, content: Any, message: str
+) -> None:
+    # what llama-server b1-0c1e570 answers (tools/server/server-common.cpp), not a dropped line
+    server = fake_openai()
+    body = {"messages": [{"role": "user", "content": content}]}
+    refused = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=10)
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "error": {"code": 400, "message": message, "type": "invalid_request_error"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"), [("truncated", httpx.RemoteProtocolError), ("reset", httpx.ReadError)]
+)
+def test_a_reply_not_streamed_is_cut_in_half(
+    fake_openai: Make, fault: str, error: type[Exception]
+) -> None:
+    server = fake_openai(reply="one two three four five six")
+    server.inject(fault)
+    url, body = f"{server.url}/v1/chat/completions", {"messages": MESSAGES, "stream": False}
+    with httpx.Client(timeout=10) as http, http.stream("POST", url, json=body) as reply:
+        assert reply.status_code == 200 and int(reply.headers["Content-Length"]) > 0
+        received = bytearray()
+        with pytest.raises(error):
+            for data in reply.iter_raw():
+                received += data
+    assert 0 < len(received) < int(reply.headers["Content-Length"])
+    assert httpx.post(url, json=body, timeout=10).json()["choices"][0]["finish_reason"] == "stop"
+
+
+def test_no_done_not_streamed_has_no_finish_reason_or_usage(fake_openai: Make) -> None:
+    text = "one two three four five six"
+    server = fake_openai(reply=text)
+    server.inject("no_done")
+    body = {"messages": MESSAGES, "stream": False}
+    reply = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=10).json()
+    (choice,) = reply["choices"]
+    content = choice["message"]["content"]
+    assert choice["finish_reason"] is None
+    assert content and text.startswith(content) and content != text  # cut short
+    assert "usage" not in reply and "timings" not in reply

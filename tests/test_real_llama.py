@@ -217,3 +217,19 @@ def test_the_stand_in_streams_what_llama_server_streams(llama: LlamaServer) -> N
         for key in ("build_info", "modalities", "default_generation_settings"):
             assert key in props[0] and key in props[1]
         assert props[0]["build_info"] == props[1]["build_info"]
+
+
+@pytest.mark.parametrize(
+    "content", [["a string, not a part"], [{"type": "input_text", "text": "hi"}], 5]
+)
+def test_the_stand_in_refuses_malformed_content_as_llama_server_does(
+    llama: LlamaServer, content: Any
+) -> None:
+    body = {"messages": [{"role": "user", "content": content}], "max_tokens": 2}
+    with FakeOpenAI(FakeOpenAIConfig()) as fake:
+        real, stand_in = (
+            httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
+            for url in (llama.url, fake.url)
+        )
+        assert real.status_code == stand_in.status_code == 400
+        assert real.json() == stand_in.json()
