@@ -7,13 +7,16 @@ compares it with a real llama-server field by field.
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import openai
 import pytest
-from fake_openai import NO_MMPROJ, FakeOpenAI
+from fake_openai import IMAGE_TOKENS, NO_MMPROJ, FakeOpenAI
+from PIL import Image
 
 Make = Callable[..., FakeOpenAI]
 MESSAGES: Any = [{"role": "user", "content": "Describe the image as JSON."}]
@@ -167,3 +170,26 @@ def test_no_done_not_streamed_has_no_finish_reason_or_usage(fake_openai: Make) -
     assert choice["finish_reason"] is None
     assert content and text.startswith(content) and content != text  # cut short
     assert "usage" not in reply and "timings" not in reply
+
+
+def test_openai_prompt_tokens_grow_with_the_image_pixels_when_asked(fake_openai: Make) -> None:
+    def prompt_tokens(url: str, width: int, height: int) -> int:
+        out = io.BytesIO()
+        Image.new("RGB", (width, height)).save(out, format="PNG")
+        data = f"data:image/png;base64,{base64.b64encode(out.getvalue()).decode()}"
+        parts = [
+            {"type": "text", "text": "Describe"},
+            {"type": "image_url", "image_url": {"url": data}},
+        ]
+        body = {"messages": [{"role": "user", "content": parts}], "max_tokens": 1}
+        reply = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=10).json()
+        return int(reply["usage"]["prompt_tokens"])
+
+    fixed, patches = fake_openai(), fake_openai(image_patch_px=28)
+    counts = [
+        prompt_tokens(server.url, w, h)
+        for server in (fixed, patches)
+        for w, h in ((448, 252), (1120, 630))
+    ]
+    text = counts[0] - IMAGE_TOKENS
+    assert counts == [text + IMAGE_TOKENS] * 2 + [text + 16 * 9, text + 40 * 23]

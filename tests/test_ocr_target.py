@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -239,7 +240,21 @@ def test_ocr_baseline_reads_the_bundled_frames_for_real(
     assert ocr["repeat_identical_rate"] == 1.0  # the same frame reads the same every time
     (comparison,) = summary["comparisons"]
     assert (comparison["target"], comparison["baseline"]) == ("ocr", "cpu")
-    assert comparison["speedup"] > 0 and comparison["ci95"] is not None
+    # the speed-up is the geometric mean over frames of cpu's median latency over ocr's; its
+    # interval holds it, and the verdict is the interval's side of 1
+    latencies: dict[tuple[str, str], list[int]] = {}
+    for s in samples:
+        if s["phase"] == "measured":
+            latencies.setdefault((s["target"], s["image"]), []).append(s["timing"]["latency_ns"])
+    ratios = [
+        statistics.median(latencies["cpu", image]) / statistics.median(latencies["ocr", image])
+        for image in LABELS
+    ]
+    assert comparison["speedup"] == pytest.approx(statistics.geometric_mean(ratios), rel=1e-6)
+    low, high = comparison["ci95"]
+    assert low <= comparison["speedup"] <= high
+    side = "faster" if low > 1 else "slower" if high < 1 else "no clear difference"
+    assert comparison["verdict"] == side
     assert "traffic_level" not in comparison["quality"]
     assert set(comparison["quality"]) == {"overall", "valid_rate", "title", "datetime"}
     assert comparison["identical_reply_pairs"] == runs * len(LABELS)
