@@ -25,6 +25,13 @@ from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 _TOKEN_RE = re.compile(r"\s*\S{1,4}|\s+")  # tokens concatenate back exactly to the reply
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (as the call returns): a dead server's URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def tokens_of(reply: str) -> list[str]:
     """The tokens a stand-in generates for `reply`: its eval_count or completion_tokens."""
     return _TOKEN_RE.findall(reply)

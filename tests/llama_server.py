@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
@@ -32,6 +31,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+try:
+    from fake_http import free_port
+except ModuleNotFoundError:  # imported as tests.llama_server, from the checkout
+    from tests.fake_http import free_port
 
 LLAMA_CPP_PYTHON = "0.3.36"  # its sdist's vendor/llama.cpp is llama.cpp build b1-0c1e570
 SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
@@ -193,12 +197,6 @@ def ensure_model() -> Path:
         _verify(partial, MODEL_SHA256)
         partial.rename(model)
     return model
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LlamaServer:

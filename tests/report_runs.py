@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fake_ollama import FakeConfig, FakeOllama, bundled_factors, bundled_reply
 from pydantic import BaseModel
@@ -47,6 +47,7 @@ HOSTILE_ERROR = f"runner crashed {SCRIPT} $\\frac{{1}}{{0}}$ \x1b[2J"
 HOSTILE_VERSION = f"0.24.0{SCRIPT}"
 
 Make = Callable[..., FakeOllama]
+T = TypeVar("T")
 
 
 def hostile_images(folder: Path) -> Path:
@@ -118,7 +119,7 @@ def hostile_vision_run(make: Make, folder: Path, runs: int = 3) -> Path:
 
 def vision_run(folder: Path) -> Path:
     """hostile_vision_run with its own test servers, stopped when it is done."""
-    return _with_servers(hostile_vision_run, folder)
+    return with_servers(hostile_vision_run, folder)
 
 
 def hostile_load_run(make: Make, folder: Path) -> Path:
@@ -155,7 +156,7 @@ def hostile_load_run(make: Make, folder: Path) -> Path:
     return out
 
 
-def _with_servers(run: Callable[[Make, Path], Path], folder: Path) -> Path:
+def with_servers(run: Callable[[Make, Path], T], folder: Path) -> T:
     """`run` with its own test servers, stopped when it is done."""
     servers: list[FakeOllama] = []
 
@@ -173,7 +174,7 @@ def _with_servers(run: Callable[[Make, Path], Path], folder: Path) -> Path:
 
 def load_run(folder: Path) -> Path:
     """hostile_load_run with its own test servers."""
-    return _with_servers(hostile_load_run, folder)
+    return with_servers(hostile_load_run, folder)
 
 
 # -- CNN run files -------------------------------------------------------------------------------

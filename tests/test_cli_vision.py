@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_http import free_port
 from fake_ollama import FakeModel, FakeOllama
 from PIL import Image
 from typer.testing import CliRunner
@@ -55,12 +55,6 @@ def run_cli(*args: str) -> Any:
 
 def read_run(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_two_servers_of_known_speed(fake_ollama: Make, tmp_path: Path) -> None:

@@ -5,13 +5,14 @@ server is the same in both."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_ollama import FakeConfig, FakeOllama
+from fake_ollama import FakeOllama
 from PIL import Image
+from report_runs import with_servers
 from test_cli_vision import answer_from_labels, make_images
 from typer.testing import CliRunner, Result
 
@@ -44,9 +45,8 @@ def vision(out: Path, images: Path, gpu: FakeOllama, cpu: FakeOllama, runs: int 
     return out
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    folder = tmp_path_factory.mktemp("compare")
+def three_runs(make: Callable[..., FakeOllama], folder: Path) -> dict[str, Path]:
+    """Runs A and B (B's GPU server twice as fast, another version) and a run of other images."""
     images = make_images(folder / "images")
     more = make_images(folder / "more")
     Image.new("RGB", (64, 48), (200, 10, 10)).save(more / "extra.png")
@@ -60,19 +60,19 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
 
     def server(scale: float, version: str = "0.24.0") -> FakeOllama:
         delays = {k: v * scale for k, v in DELAYS.items()}
-        return FakeOllama(FakeConfig(reply=answer, jitter=0.03, version=version, **delays)).start()
+        return make(reply=answer, jitter=0.03, version=version, **delays)
 
-    servers = [server(1.0), server(0.5, version="0.24.1"), server(2.0)]
-    gpu_a, gpu_b, cpu = servers
-    try:
-        yield {
-            "a": vision(folder / "a.jsonl", images, gpu_a, cpu),
-            "b": vision(folder / "b.jsonl", images, gpu_b, cpu),
-            "other images": vision(folder / "c.jsonl", more, gpu_a, cpu, runs=2),
-        }
-    finally:
-        for s in servers:
-            s.stop()
+    gpu_a, gpu_b, cpu = server(1.0), server(0.5, version="0.24.1"), server(2.0)
+    return {
+        "a": vision(folder / "a.jsonl", images, gpu_a, cpu),
+        "b": vision(folder / "b.jsonl", images, gpu_b, cpu),
+        "other images": vision(folder / "c.jsonl", more, gpu_a, cpu, runs=2),
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return with_servers(three_runs, tmp_path_factory.mktemp("compare"))
 
 
 def test_a_twice_as_fast_server_is_measured_twice_as_fast(runs: dict[str, Path]) -> None:

@@ -13,7 +13,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import tarfile
 import time
 import warnings
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 from fake_docker import FakeContainer, FakeDocker
+from fake_http import free_port
 from fake_ollama import FakeOllama
 from PIL import Image
 from typer.testing import CliRunner
@@ -84,12 +84,6 @@ def image(client: Any) -> Iterator[str]:
     client.api.import_image_from_data(data.getvalue(), repository="obench-test/busybox")
     yield IMAGE
     client.images.remove(IMAGE, force=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import nvidia_smi
 from fake_docker import FakeContainer, FakeDocker, FakeDockerConfig
 from fake_ollama import FakeOllama
 from typer.testing import CliRunner
@@ -91,22 +92,6 @@ def no_nvidia(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def monitor_default() -> str:
     """These tests are about utilisation sampling: keep it on (conftest turns it off)."""
     return "1"
-
-
-def nvidia_smi(folder: Path, output: str = "0, 87, 20480, 24564, 312.45\n") -> Path:
-    """A stand-in nvidia-smi that checks it got obench's query and prints `output`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    script = folder / "nvidia-smi"
-    expected = " ".join(utilisation.NVIDIA_QUERY[1:])
-    script.write_text(
-        f"#!{sys.executable}\n"
-        "import sys\n"
-        f"if ' '.join(sys.argv[1:]) != {expected!r}:\n"
-        "    sys.exit('unexpected arguments')\n"
-        f"sys.stdout.write({output!r})\n"
-    )
-    script.chmod(0o755)
-    return folder
 
 
 def api() -> Any:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import nvidia_smi
 from fake_http import Slots
 from fake_ollama import FakeModel, FakeOllama
 from test_cli_vision import make_images
@@ -225,23 +226,9 @@ def test_plan_rapl_says_why_it_cannot(tmp_path: Path, monkeypatch: pytest.Monkey
 IDLE_W, GPU_BUSY_W, CPU_BUSY_W = 10.0, 310.0, 60.0
 
 
-def nvidia_smi(folder: Path, watts: float, busy: Path | None = None) -> Path:
-    """A stand-in nvidia-smi that checks obench's query and reports `watts` of board power; with
-    `busy`, GPU_BUSY_W while that file exists (the server is at work) and `watts` otherwise."""
-    folder.mkdir(parents=True, exist_ok=True)
-    script = folder / "nvidia-smi"
-    expected = " ".join(utilisation.NVIDIA_QUERY[1:])
-    power = f"{GPU_BUSY_W} if os.path.exists({str(busy)!r}) else {watts}" if busy else f"{watts}"
-    script.write_text(
-        f"#!{sys.executable}\n"
-        "import os, sys\n"
-        f"if ' '.join(sys.argv[1:]) != {expected!r}:\n"
-        "    sys.exit('unexpected arguments')\n"
-        f"watts = {power}\n"
-        "sys.stdout.write(f'0, 97, 20480, 24564, {watts:.2f}\\n')\n"
-    )
-    script.chmod(0o755)
-    return folder
+def gpu_line(watts: float) -> str:
+    """nvidia-smi's answer to obench's query: one GPU drawing `watts`."""
+    return f"0, 97, 20480, 24564, {watts:.2f}\n"
 
 
 def busy_while_serving(
@@ -307,7 +294,8 @@ def test_vision_run_reports_joules_per_request_from_gpu_power_and_rapl(
 ) -> None:
     busy = rapl_package  # while this file exists, both sources draw their busy power
     monkeypatch.setattr(utilisation, "INTERVAL_S", 0.05)
-    monkeypatch.setenv("PATH", str(nvidia_smi(tmp_path / "bin", IDLE_W, busy=busy)))
+    smi = nvidia_smi(tmp_path / "bin", gpu_line(IDLE_W), (busy, gpu_line(GPU_BUSY_W)))
+    monkeypatch.setenv("PATH", str(smi))
     monkeypatch.setitem(sys.modules, "docker", None)  # no Docker SDK: containers not sampled
     server = fake_ollama(prompt_eval_s=0.4, token_delay_s=0.01, reply='{"a": "x y z"}')
     busy_while_serving(server, busy, range(1, 5), monkeypatch)  # after the warm-up
@@ -384,7 +372,8 @@ def test_load_step_energy_is_power_times_step_time_per_request(
     monkeypatch.setattr(utilisation, "INTERVAL_S", 0.05)
     monkeypatch.setattr(energy, "POWERCAP_ROOT", tmp_path / "no-powercap")
     busy = tmp_path / "busy"
-    monkeypatch.setenv("PATH", str(nvidia_smi(tmp_path / "bin", IDLE_W, busy=busy)))
+    smi = nvidia_smi(tmp_path / "bin", gpu_line(IDLE_W), (busy, gpu_line(GPU_BUSY_W)))
+    monkeypatch.setenv("PATH", str(smi))
     monkeypatch.setitem(sys.modules, "docker", None)
     server = fake_ollama(prompt_eval_s=0.3, token_delay_s=0.005, num_parallel=2)
     busy_while_serving(server, busy, range(1, 9), monkeypatch)  # after the warm-up

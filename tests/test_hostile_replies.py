@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import samples_of
 from fake_ollama import FakeOllama
 from test_cli_vision import answer_from_labels, make_images, read_run, run_cli
 
@@ -43,10 +44,6 @@ def exchange(reply: str) -> Exchange:
 
 def settings() -> RequestSettings:
     return RequestSettings(model="m")
-
-
-def samples_of(path: Path) -> list[dict[str, Any]]:
-    return [line for line in read_run(path) if line["kind"] == "sample"]
 
 
 # -- nesting too deep to parse --------------------------------------------------------------

@@ -7,8 +7,6 @@ rapidocr_onnxruntime 1.4.4 is in the test extra; it supports Python 3.12 and old
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import json
 import os
 import statistics
@@ -18,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_ollama import FakeOllama
+from fake_ollama import FakeOllama, bundled_reply
 from typer.testing import CliRunner
 
 from ollama_bench.cli import app
@@ -29,7 +27,7 @@ from ollama_bench.targets.base import Exchange
 from ollama_bench.targets.ocr import DEFAULT_THREADS, OcrTarget
 from ollama_bench.targets.spec import parse_target, parse_targets
 from ollama_bench.vision.runner import judge
-from ollama_bench.vision.scenarios import data_path, load_scenario
+from ollama_bench.vision.scenarios import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 CCTV_DIR = ROOT / "images" / "cctv"
@@ -158,25 +156,12 @@ def test_server_commands_skip_the_ocr_target() -> None:
     )
 
 
-def labelled_reply(folder: Path) -> Callable[[dict[str, Any]], str]:
-    """The test server answers each frame with its label, traffic level off by 7."""
-    by_sha = {hashlib.sha256((folder / n).read_bytes()).hexdigest(): v for n, v in LABELS.items()}
-
-    def reply(body: dict[str, Any]) -> str:
-        image = base64.b64decode(body["messages"][-1]["images"][0])
-        label = dict(by_sha[hashlib.sha256(image).hexdigest()])
-        label["traffic_level"] = min(100, label["traffic_level"] + 7)
-        return json.dumps(label)
-
-    return reply
-
-
 @needs_ocr
 def test_ocr_baseline_reads_the_bundled_frames_for_real(
     fake_ollama: Callable[..., FakeOllama], tmp_path: Path
 ) -> None:
     cpu = fake_ollama(
-        reply=labelled_reply(data_path("images") / "cctv"),
+        reply=bundled_reply(),  # each frame's label, its traffic level off by 0 or ±7
         prompt_eval_s=0.05,
         token_delay_s=0.002,
         jitter=0.05,

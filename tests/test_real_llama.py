@@ -19,13 +19,13 @@ import re
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fake_openai import FakeOpenAI, FakeOpenAIConfig
+from fake_openai import FakeOpenAI
 from llama_server import LlamaServer, Unavailable, binary_path, ensure_binary, ensure_model
 
 from ollama_bench.vision.scenarios import load_scenario
@@ -174,7 +174,9 @@ def _shape(value: Any) -> Any:
     return type(value).__name__ if not isinstance(value, float | int) else "number"
 
 
-def test_the_stand_in_streams_what_llama_server_streams(llama: LlamaServer) -> None:
+def test_the_stand_in_streams_what_llama_server_streams(
+    llama: LlamaServer, fake_openai: Callable[..., FakeOpenAI]
+) -> None:
     body = {
         "model": "smollm2",
         "messages": [{"role": "user", "content": "Name a colour as JSON."}],
@@ -188,48 +190,48 @@ def test_the_stand_in_streams_what_llama_server_streams(llama: LlamaServer) -> N
             "json_schema": {"name": "r", "schema": {"type": "object"}, "strict": True},
         },
     }
-    with FakeOpenAI(FakeOpenAIConfig(reply='{"colour": "blue"}')) as fake:
-        real = httpx.post(f"{llama.url}/v1/chat/completions", json=body, timeout=120)
-        stand_in = httpx.post(f"{fake.url}/v1/chat/completions", json=body, timeout=10)
-        real_events, fake_events = _events(real), _events(stand_in)
-        assert real.headers["content-type"] == stand_in.headers["content-type"]
-        assert real_events[-1] == fake_events[-1] == "[DONE]"
-        # first (role) chunk, a content chunk, the finish chunk, the usage chunk: same shapes
-        for index in (0, 1, -3, -2):
-            assert _shape(fake_events[index]) == _shape(real_events[index]), index
-        assert real_events[-2]["choices"] == [] == fake_events[-2]["choices"]
+    fake = fake_openai(reply='{"colour": "blue"}')
+    real = httpx.post(f"{llama.url}/v1/chat/completions", json=body, timeout=120)
+    stand_in = httpx.post(f"{fake.url}/v1/chat/completions", json=body, timeout=10)
+    real_events, fake_events = _events(real), _events(stand_in)
+    assert real.headers["content-type"] == stand_in.headers["content-type"]
+    assert real_events[-1] == fake_events[-1] == "[DONE]"
+    # first (role) chunk, a content chunk, the finish chunk, the usage chunk: same shapes
+    for index in (0, 1, -3, -2):
+        assert _shape(fake_events[index]) == _shape(real_events[index]), index
+    assert real_events[-2]["choices"] == [] == fake_events[-2]["choices"]
 
-        image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
-        with_image = {
-            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, image]}]
-        }
-        fake.config.vision = False
-        refused = [
-            httpx.post(f"{url}/v1/chat/completions", json=with_image, timeout=30)
-            for url in (llama.url, fake.url)
-        ]
-        assert refused[0].status_code == refused[1].status_code == 500
-        assert refused[0].json() == refused[1].json()  # llama-server without --mmproj
-        missing = [httpx.get(f"{url}/nowhere", timeout=10) for url in (llama.url, fake.url)]
-        assert missing[0].status_code == missing[1].status_code == 404
-        assert _shape(missing[0].json()) == _shape(missing[1].json())
-        props = [httpx.get(f"{url}/props", timeout=10).json() for url in (llama.url, fake.url)]
-        for key in ("build_info", "modalities", "default_generation_settings"):
-            assert key in props[0] and key in props[1]
-        assert props[0]["build_info"] == props[1]["build_info"]
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    with_image = {
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, image]}]
+    }
+    fake.config.vision = False
+    refused = [
+        httpx.post(f"{url}/v1/chat/completions", json=with_image, timeout=30)
+        for url in (llama.url, fake.url)
+    ]
+    assert refused[0].status_code == refused[1].status_code == 500
+    assert refused[0].json() == refused[1].json()  # llama-server without --mmproj
+    missing = [httpx.get(f"{url}/nowhere", timeout=10) for url in (llama.url, fake.url)]
+    assert missing[0].status_code == missing[1].status_code == 404
+    assert _shape(missing[0].json()) == _shape(missing[1].json())
+    props = [httpx.get(f"{url}/props", timeout=10).json() for url in (llama.url, fake.url)]
+    for key in ("build_info", "modalities", "default_generation_settings"):
+        assert key in props[0] and key in props[1]
+    assert props[0]["build_info"] == props[1]["build_info"]
 
 
 @pytest.mark.parametrize(
     "content", [["a string, not a part"], [{"type": "input_text", "text": "hi"}], 5]
 )
 def test_the_stand_in_refuses_malformed_content_as_llama_server_does(
-    llama: LlamaServer, content: Any
+    llama: LlamaServer, fake_openai: Callable[..., FakeOpenAI], content: Any
 ) -> None:
     body = {"messages": [{"role": "user", "content": content}], "max_tokens": 2}
-    with FakeOpenAI(FakeOpenAIConfig()) as fake:
-        real, stand_in = (
-            httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
-            for url in (llama.url, fake.url)
-        )
-        assert real.status_code == stand_in.status_code == 400
-        assert real.json() == stand_in.json()
+    fake = fake_openai()
+    real, stand_in = (
+        httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
+        for url in (llama.url, fake.url)
+    )
+    assert real.status_code == stand_in.status_code == 400
+    assert real.json() == stand_in.json()

@@ -12,24 +12,17 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import samples_of
+from fake_http import free_port
 from fake_ollama import FakeOllama
-from test_cli_vision import answer_from_labels, free_port, make_images, read_run, run_cli
+from test_cli_vision import answer_from_labels, make_images, read_run, run_cli
 from typer.testing import CliRunner
 
 from ollama_bench.cli import app
 
 Make = Callable[..., FakeOllama]
-
-
-def samples_of(path: Path, target: str | None = None) -> list[dict[str, Any]]:
-    return [
-        r
-        for r in read_run(path)
-        if r["kind"] == "sample" and (target is None or r["target"] == target)
-    ]
 
 
 def error_lines(stderr: str) -> list[str]:

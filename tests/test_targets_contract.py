@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from fake_http import free_port
 from fake_ollama import FakeModel, FakeOllama
 
 from ollama_bench.models import RequestSettings, TargetInfo
@@ -46,12 +46,6 @@ def chat(
             return await target.chat("Describe the image as JSON.", IMAGE, schema)
 
     return asyncio.run(go())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_probe_reports_version_digest_and_capabilities(fake_ollama: Make) -> None:
