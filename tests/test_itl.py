@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fake_ollama import FakeOllama
+from test_cli_vision import make_images
 from typer.testing import CliRunner
 
 from ollama_bench.cli import app
@@ -59,12 +60,14 @@ def test_a_known_token_delay_is_measured_as_the_itl(fake_ollama: Make) -> None:
 
 
 def test_a_stall_is_counted_once_with_its_length(fake_ollama: Make) -> None:
-    server = fake_ollama(token_delay_s=0.01, stall_at_token=6, stall_s=0.25, reply=REPLY)
+    # Tokens 30 ms apart: a stall is a gap above 0.3 s, which no scheduling hiccup of a busy
+    # machine makes; the injected one, 0.63 s, is twice that.
+    server = fake_ollama(token_delay_s=0.03, stall_at_token=6, stall_s=0.6, reply=REPLY)
     first, second = chat(server.url), chat(server.url)
     itl = summarise_itl([first.timing, second.timing])
     assert itl is not None
     assert itl.stalls == 2 and itl.stalled_requests == 2  # one in each request
-    assert itl.max_s == pytest.approx(0.26, abs=0.03)
+    assert itl.max_s == pytest.approx(0.63, abs=0.05)
     assert itl.stall_threshold_s == pytest.approx(STALL_FACTOR * itl.p50_s)
 
 
@@ -87,13 +90,15 @@ def test_bursty_chunks_give_no_stall_figure_rather_than_a_false_one() -> None:
 
 
 def test_vision_reports_itl_and_stores_compact_gaps(fake_ollama: Make, tmp_path: Path) -> None:
-    server = fake_ollama(token_delay_s=0.01, reply=REPLY)
+    # tokens 30 ms apart, so that only a gap above 0.3 s is a stall: no scheduling hiccup
+    server = fake_ollama(token_delay_s=0.03, reply=REPLY)
+    images = make_images(tmp_path / "images")  # two, and a warm-up: three requests
     out = tmp_path / "run.jsonl"
-    args = ["vision", "-q", "--runs", "1", "-t", f"gpu={server.url}", "--out", str(out)]
-    result = CliRunner().invoke(app, [*args, "--json"])
+    args = ["vision", "-q", "--runs", "1", "-t", f"gpu={server.url}", "--images", str(images)]
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     target = json.loads(result.stdout)["targets"][0]
-    assert target["itl"]["p50_s"] == pytest.approx(0.01, abs=0.003)
+    assert target["itl"]["p50_s"] == pytest.approx(0.03, abs=0.003)
     assert target["itl"]["stalls"] == 0
     sample = next(json.loads(line) for line in out.read_text().splitlines()[1:2])
     gaps = sample["timing"]["chunk_gaps_us"]
