@@ -133,8 +133,9 @@ def test_two_servers_of_known_speed(fake_ollama: Make, tmp_path: Path) -> None:
         injected = sorted(prompt_s + n * token_s for n in tokens)
         injected_median = (injected[2] + injected[3]) / 2
         # 25 ms absolute: a busy machine delays the server's and the client's threads (15 ms was
-        # seen beside three CPU-bound processes on two cores); still far from a latency that leaves out the prompt (80 ms and more), and from the
-        # latency (240 ms and more) that a TTFT taken at the wrong chunk shows
+        # seen beside three CPU-bound processes on two cores); still far from a latency that
+        # leaves out the prompt (80 ms and more), and from the latency (240 ms and more) that a
+        # TTFT taken at the wrong chunk shows
         assert target["latency_s"]["median"] == pytest.approx(injected_median, rel=0.05, abs=0.025)
         assert target["ttft_s"]["median"] == pytest.approx(prompt_s + token_s, rel=0.08, abs=0.025)
         assert target["decode_tokens_per_s"]["median"] == pytest.approx(1 / token_s, rel=0.05)
