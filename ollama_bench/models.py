@@ -429,8 +429,9 @@ class RunSource(BaseModel):
     images: str | None = None  # absolute path of --images, None for the scenario's own
 
 
-class RunHeader(BaseModel):
-    """First line of a run file: enough to reproduce the run and to trust its numbers."""
+class ScenarioHeader(BaseModel):
+    """What every run of a scenario against servers records first (vision and load alike):
+    enough to reproduce it and to trust its numbers."""
 
     kind: Literal["header"] = "header"
     format_version: int = 1
@@ -441,13 +442,18 @@ class RunHeader(BaseModel):
     prompt_sha256: str
     schema_sent: dict[str, Any] | None
     settings: RequestSettings
-    warmup: int
-    runs: int
+    warmup: int  # requests per target before the measured ones, left out of statistics
     targets: list[TargetInfo]
     images: list[ImageInfo]
     host: dict[str, Any]
     labels: dict[str, Any] = Field(default_factory=dict)  # image name → expected reply
     monitoring: Monitoring | None = None  # None: utilisation was not sampled (or older file)
+
+
+class RunHeader(ScenarioHeader):
+    """First line of a vision run file."""
+
+    runs: int
     image_sizes: list[int] | None = None  # --image-sizes: longest sides swept; None: no sweep
     stop: StopSettings = Field(default_factory=StopSettings)
     source: RunSource | None = None  # None in files written before --resume existed

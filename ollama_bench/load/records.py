@@ -15,13 +15,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ollama_bench.errors import UsageError
 from ollama_bench.models import (
-    ImageInfo,
-    Monitoring,
     Phase,
     PlacementReading,
     RequestError,
-    RequestSettings,
-    TargetInfo,
+    ScenarioHeader,
     Timing,
     UtilisationSample,
     Validation,
@@ -49,28 +46,15 @@ class StepSpec(BaseModel):
         return f"{self.rate_per_s:g} req/s"
 
 
-class LoadHeader(BaseModel):
-    """First line of a load run file: the schedule, targets, images and request settings."""
+class LoadHeader(ScenarioHeader):
+    """First line of a load run file: the schedule beside what every scenario run records. Warm-up
+    requests are sequential, before a target's first step; images are sent in turn (request k
+    gets image k mod n)."""
 
-    kind: Literal["header"] = "header"
     benchmark: Literal["load"] = "load"
-    format_version: int = 1
-    tool_version: str
-    run_id: str
-    started_at: datetime
-    scenario: str
-    prompt_sha256: str
-    schema_sent: dict[str, Any] | None
-    settings: RequestSettings
-    warmup: int  # sequential requests per target before its first step, left out of statistics
     steps: list[StepSpec]
     slo_latency_s: float | None = None  # goodput counts completed requests within this latency
     order: str = ORDER
-    targets: list[TargetInfo]
-    images: list[ImageInfo]  # sent in turn, request k gets image k mod n
-    host: dict[str, Any]
-    labels: dict[str, Any] = Field(default_factory=dict)
-    monitoring: Monitoring | None = None
 
 
 class LoadSample(BaseModel):
